@@ -1,0 +1,1 @@
+"""Extractors: plain text in, plain spans out. Nothing under this package imports cassis."""

@@ -1,0 +1,85 @@
+"""The network: a BERT encoder, two BIO tagging heads and a pairwise relation scorer.
+
+Kiwi's BiomedBERT encodes the sentence once per entity to find that entity's modifiers.
+Here the sentence is encoded once; every allowed (entity, modifier) pair is scored from
+that same pass, from the two spans' boundary states, the mean state between them, the
+pair type, their distance and how many entities lie between them. The cost of relations
+is then a small MLP per pair instead of an encoder pass per entity.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kiwi_cas import schema
+
+#: the 21 allowed (entity, modifier) pairs, in a fixed order (index = pair-type id)
+PAIR_TYPES: tuple[tuple[str, str], ...] = tuple(
+    (e, m) for e in schema.ENTITY_LABELS for m in schema.ALLOWED_PAIRS[e]
+)
+PAIR_INDEX: dict[tuple[str, str], int] = {p: i for i, p in enumerate(PAIR_TYPES)}
+
+_DIST_EDGES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def distance_bucket(entity_start: int, modifier_start: int) -> int:
+    """Signed token distance, bucketed: 0..12 for modifier before entity, 13..25 after."""
+    d = modifier_start - entity_start
+    b = sum(1 for edge in _DIST_EDGES if abs(d) >= edge)
+    return b if d < 0 else b + len(_DIST_EDGES) + 1
+
+
+N_DIST_BUCKETS = 2 * (len(_DIST_EDGES) + 1)
+N_BETWEEN_BUCKETS = 6
+
+
+class KiwiBertNet(nn.Module):
+    def __init__(self, encoder: nn.Module, n_ent_tags: int, n_mod_tags: int, rel_dim: int = 256,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.ent_head = nn.Linear(hidden, n_ent_tags)
+        self.mod_head = nn.Linear(hidden, n_mod_tags)
+        self.ent_proj = nn.Linear(2 * hidden, rel_dim)
+        self.mod_proj = nn.Linear(2 * hidden, rel_dim)
+        self.ctx_proj = nn.Linear(hidden, rel_dim)
+        self.pair_emb = nn.Embedding(len(PAIR_TYPES), 32)
+        self.dist_emb = nn.Embedding(N_DIST_BUCKETS, 32)
+        self.between_emb = nn.Embedding(N_BETWEEN_BUCKETS, 16)
+        self.rel_mlp = nn.Sequential(
+            nn.Linear(4 * rel_dim + 32 + 32 + 16, rel_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(rel_dim, 1)
+        )
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        h = self.dropout(hidden)
+        return hidden, self.ent_head(h), self.mod_head(h)
+
+    def score_pairs(self, hidden: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """Relation logits for pairs.
+
+        ``pairs``: long tensor [P, 8] = (batch row, entity first tok, entity last tok,
+        modifier first tok, modifier last tok, pair type, distance bucket, between bucket).
+        """
+        if pairs.numel() == 0:
+            return hidden.new_zeros(0)
+        b, es, ee, ms, me, pt, db, nb = pairs.unbind(1)
+        h = self.dropout(hidden)
+        e_rep = self.ent_proj(torch.cat([h[b, es], h[b, ee]], dim=-1))
+        m_rep = self.mod_proj(torch.cat([h[b, ms], h[b, me]], dim=-1))
+        # mean hidden state strictly between the two spans, via prefix sums
+        csum = torch.cumsum(h, dim=1)
+        csum = torch.cat([torch.zeros_like(csum[:, :1]), csum], dim=1)  # csum[:, i] = sum of h[:, :i]
+        lo = torch.minimum(ee, me) + 1
+        hi = torch.maximum(es, ms)
+        hi = torch.maximum(hi, lo)
+        count = (hi - lo).clamp(min=1).unsqueeze(-1).to(h.dtype)
+        between = (csum[b, hi] - csum[b, lo]) / count
+        ctx = self.ctx_proj(between)
+        feats = torch.cat([e_rep, m_rep, e_rep * m_rep, ctx, self.pair_emb(pt), self.dist_emb(db),
+                           self.between_emb(nb)], dim=-1)
+        return self.rel_mlp(feats).squeeze(-1)

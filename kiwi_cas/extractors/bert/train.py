@@ -1,0 +1,208 @@
+"""Fine-tune the BERT extractor on annotated notes (brat or Kiwi XMI).
+
+One pass per sentence trains all three outputs together: entity BIO tags, modifier BIO
+tags and the relation scorer (on gold spans, every allowed pair in the sentence is a
+candidate). Seeded; dev metrics are printed each epoch and the best epoch is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+from kiwi_cas import __version__
+from kiwi_cas.evaluate import evaluate
+from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
+from kiwi_cas.extractors.bert.extractor import BertExtractor, configure_threads
+from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
+from kiwi_cas.extractors.bert.tagging import TagSet, token_span, token_tags
+from kiwi_cas.pipeline import NoteInput, extract_notes
+from kiwi_cas.sentences import split_sentences
+from kiwi_cas.spans import Document, Extraction
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 12
+    lr: float = 1e-4
+    head_lr: float = 1e-3
+    batch_size: int = 16
+    max_tokens: int = 256
+    warmup: float = 0.1
+    seed: int = 13
+    rel_weight: float = 1.0
+    name: str = "kiwi-minilm-mtsamples"
+
+
+@dataclass
+class TrainingExample:
+    segment: Segment
+    ent_tags: list[int]
+    mod_tags: list[int]
+    relations: set[tuple[tuple[int, int], tuple[int, int]]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: TagSet,
+                   max_tokens: int) -> list[TrainingExample]:
+    """Sentence-level training examples with token-level gold tags and relations."""
+    examples: list[TrainingExample] = []
+    for doc in docs:
+        sents = split_sentences(doc.text)
+        segments = make_segments(tokenizer, [doc.text[s:e] for s, e in sents], max_tokens)
+        for seg in segments:
+            s0, e0 = sents[seg.text_index]
+            inner = seg.offsets[1:-1]
+            lo, hi = s0 + inner[0][0], s0 + inner[-1][1]
+
+            def local(spans):
+                return [(x.start - s0, x.end - s0, x.label) for x in spans if lo <= x.start and x.end <= hi]
+
+            ents, mods = local(doc.annotations.entities), local(doc.annotations.modifiers)
+            tok = {}
+            for s, e, label in ents + mods:
+                t = token_span(inner, s, e)
+                if t is not None:
+                    tok[(s, e, label)] = (t[0] + 1, t[1] + 1)
+            seg.entities = [(*tok[k], k[2]) for k in ents if k in tok]
+            seg.modifiers = [(*tok[k], k[2]) for k in mods if k in tok]
+            rels = set()
+            for r in doc.annotations.relations:
+                ek = (r.entity.start - s0, r.entity.end - s0, r.entity.label)
+                mk = (r.modifier.start - s0, r.modifier.end - s0, r.modifier.label)
+                if ek in tok and mk in tok:
+                    rels.add((tok[ek], tok[mk]))
+            pad = [-100]
+            examples.append(TrainingExample(seg, pad + token_tags(inner, ents, ent_tags) + pad,
+                                            pad + token_tags(inner, mods, mod_tags) + pad, rels))
+    return examples
+
+
+def dev_scores(extractor: BertExtractor, dev: list[Document]) -> dict:
+    """End-to-end (own entities) and given-gold-entity RE scores on dev notes."""
+    pred = extract_notes(extractor, [NoteInput(d.text) for d in dev])
+    e2e = evaluate(dev, [Document(d.name, d.text, p) for d, p in zip(dev, pred)])
+    given = extract_notes(extractor, [NoteInput(d.text, entities=list(d.annotations.entities)) for d in dev])
+    re_given = evaluate(dev, [Document(d.name, d.text, p) for d, p in zip(dev, given)])
+    out = {}
+    for task in ("ner", "modifier", "re"):
+        for mode in ("exact", "relaxed"):
+            out[f"{task}_{mode}_f1"] = round(e2e.micro(task, mode).f1, 4)
+    out["re_given_entities_exact_f1"] = round(re_given.micro("re", "exact").f1, 4)
+    out["re_given_entities_relaxed_f1"] = round(re_given.micro("re", "relaxed").f1, 4)
+    return out
+
+
+def corpus_fingerprint(docs: list[Document]) -> str:
+    h = hashlib.sha256()
+    for d in sorted(docs, key=lambda d: d.name):
+        h.update(d.name.encode())
+        h.update(d.text.encode())
+    return h.hexdigest()[:16]
+
+
+def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, config: TrainConfig,
+          base_model: str | None = None, source: str = "", log: Callable[[str], None] = print) -> ModelMeta:
+    configure_threads()
+    seed_everything(config.seed)
+    base_path, base_pkg = resolve_base(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False)
+    meta = ModelMeta(name=config.name, version=__version__, base_model=base_pkg or str(base_path),
+                     shared_word_embeddings_from=base_pkg, max_tokens=config.max_tokens)
+    net = build_net(encoder, meta)
+    ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
+    examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens)
+    log(f"training on {len(train_docs)} notes ({len(examples)} sentences), dev {len(dev_docs)} notes")
+
+    for name, p in net.named_parameters():
+        if base_pkg and name == WORD_EMB_KEY:
+            p.requires_grad = False  # shared with the base package, never stored again
+    enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+    head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
+    optim = torch.optim.AdamW([{"params": enc_params, "lr": config.lr},
+                               {"params": head_params, "lr": config.head_lr}], weight_decay=0.01)
+    steps_per_epoch = (len(examples) + config.batch_size - 1) // config.batch_size
+    total = steps_per_epoch * config.epochs
+    sched = get_linear_schedule_with_warmup(optim, int(config.warmup * total), total)
+    ce = nn.CrossEntropyLoss(ignore_index=-100)
+    bce = nn.BCEWithLogitsLoss()
+    rng = random.Random(config.seed)
+    best_state, best_score, best_metrics, history = None, -1.0, {}, []
+    started = time.time()
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        t0 = time.time()
+        # length-bucketed shuffled batches: similar lengths pad less
+        idx = list(range(len(examples)))
+        rng.shuffle(idx)
+        chunks = [sorted(idx[i:i + config.batch_size * 20], key=lambda j: len(examples[j].segment.input_ids))
+                  for i in range(0, len(idx), config.batch_size * 20)]
+        batches = [c[i:i + config.batch_size] for c in chunks for i in range(0, len(c), config.batch_size)]
+        rng.shuffle(batches)
+        total_loss = 0.0
+        for b in batches:
+            exs = [examples[j] for j in b]
+            ids, mask = pad_batch([e.segment for e in exs], tokenizer.pad_token_id)
+            width = ids.shape[1]
+            et = torch.tensor([e.ent_tags + [-100] * (width - len(e.ent_tags)) for e in exs])
+            mt = torch.tensor([e.mod_tags + [-100] * (width - len(e.mod_tags)) for e in exs])
+            hidden, ent_logits, mod_logits = net(ids, mask)
+            loss = ce(ent_logits.reshape(-1, ent_logits.shape[-1]), et.reshape(-1)) + \
+                ce(mod_logits.reshape(-1, mod_logits.shape[-1]), mt.reshape(-1))
+            rows, labels = [], []
+            for r, e in enumerate(exs):
+                pr, index = candidate_pairs(r, e.segment.entities, e.segment.modifiers)
+                rows.extend(pr)
+                labels.extend(1.0 if ((e.segment.entities[ei][0], e.segment.entities[ei][1]),
+                                      (e.segment.modifiers[mi][0], e.segment.modifiers[mi][1])) in e.relations
+                              else 0.0 for ei, mi in index)
+            if rows:
+                logits = net.score_pairs(hidden, torch.tensor(rows))
+                loss = loss + config.rel_weight * bce(logits, torch.tensor(labels))
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            total_loss += float(loss.detach())
+        line = f"epoch {epoch}/{config.epochs} loss {total_loss / max(len(batches), 1):.4f} ({time.time() - t0:.0f}s)"
+        if dev_docs:
+            metrics = dev_scores(BertExtractor(net=net, tokenizer=tokenizer, meta=meta), dev_docs)
+            history.append({"epoch": epoch, **metrics})
+            score = metrics["ner_exact_f1"] + metrics["re_exact_f1"]
+            line += "  dev " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if "exact" in k)
+            if score > best_score:
+                best_score, best_metrics = score, metrics
+                best_state = copy.deepcopy(net.state_dict())
+                line += "  *best*"
+        log(line)
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    meta.dev_metrics = {"best": best_metrics, "history": history}
+    meta.training = {
+        "data": source, "notes": len(train_docs), "dev_notes": len(dev_docs),
+        "train_fingerprint": corpus_fingerprint(train_docs),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started), "threads": torch.get_num_threads(),
+        "config": config.__dict__,
+    }
+    save_model(net, tokenizer, meta, out_dir)
+    log(f"saved {out_dir} ({meta.training['seconds']}s)")
+    return meta

@@ -1,0 +1,1 @@
+"""Corpus formats other than XMI (brat standoff)."""

@@ -1,0 +1,53 @@
+"""Document-level extraction: sentences of many notes go to the extractor in one batch.
+
+This is the text-only core shared by the CAS annotator and by training's dev evaluation:
+(text, sentence offsets, optional given entities) -> document-level Extraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from kiwi_cas.extractors.base import Extractor
+from kiwi_cas.sentences import split_sentences
+from kiwi_cas.spans import Extraction, Span
+
+
+@dataclass
+class NoteInput:
+    text: str
+    sentences: list[tuple[int, int]] | None = None  # None: use the built-in splitter
+    entities: list[Span] | None = None  # given entities (task "re"), document offsets
+    _resolved: list[tuple[int, int]] = field(default_factory=list, repr=False)
+
+
+def extract_notes(extractor: Extractor, notes: Sequence[NoteInput]) -> list[Extraction]:
+    """Run the extractor over all sentences of all notes in one call; offsets come back in note space."""
+    flat_texts: list[str] = []
+    flat_entities: list[list[Span]] = []
+    owners: list[tuple[int, int]] = []  # (note index, sentence start)
+    with_entities = any(n.entities is not None for n in notes)
+    for ni, note in enumerate(notes):
+        sents = note.sentences if note.sentences is not None else split_sentences(note.text)
+        for s, e in sents:
+            if e <= s:
+                continue
+            flat_texts.append(note.text[s:e])
+            owners.append((ni, s))
+            if with_entities:
+                flat_entities.append([Span(x.start - s, x.end - s, x.label, x.confidence)
+                                      for x in (note.entities or []) if s <= x.start and x.end <= e])
+    found = extractor.extract(flat_texts, flat_entities if with_entities else None)
+    results = [Extraction() for _ in notes]
+    for (ni, start), ext in zip(owners, found):
+        results[ni].extend(ext.shifted(start))
+    if with_entities:
+        # given entities keep their identity (and those outside any sentence are kept too)
+        for ni, note in enumerate(notes):
+            lookup = {e.key(): e for e in (note.entities or [])}
+            res = results[ni]
+            res.relations = [r.__class__(lookup.get(r.entity.key(), r.entity), r.modifier, r.confidence)
+                             for r in res.relations]
+            res.entities = list(note.entities or [])
+    return results

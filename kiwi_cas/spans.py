@@ -1,0 +1,72 @@
+"""Plain data passed between extractors, formats and the CAS writer.
+
+Offsets are Python code points into the note text, end exclusive. Nothing here knows
+UIMA or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled character span: an entity or a modifier."""
+
+    start: int
+    end: int
+    label: str
+    confidence: float = 1.0
+
+    def key(self) -> tuple[int, int, str]:
+        return (self.start, self.end, self.label)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """An entity -> modifier link; both ends are spans of the same document."""
+
+    entity: Span
+    modifier: Span
+    confidence: float = 1.0
+
+    @property
+    def category(self) -> str:
+        return self.modifier.label
+
+
+@dataclass
+class Extraction:
+    """Everything an extractor found in one text."""
+
+    entities: list[Span] = field(default_factory=list)
+    modifiers: list[Span] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+
+    def shifted(self, offset: int) -> "Extraction":
+        """The same extraction with every offset moved by ``offset`` (sentence -> document)."""
+
+        def mv(s: Span) -> Span:
+            return Span(s.start + offset, s.end + offset, s.label, s.confidence)
+
+        ents = {s: mv(s) for s in self.entities}
+        mods = {s: mv(s) for s in self.modifiers}
+        rels = [
+            Relation(ents.get(r.entity, mv(r.entity)), mods.get(r.modifier, mv(r.modifier)), r.confidence)
+            for r in self.relations
+        ]
+        return Extraction(list(ents.values()), list(mods.values()), rels)
+
+    def extend(self, other: "Extraction") -> None:
+        self.entities.extend(other.entities)
+        self.modifiers.extend(other.modifiers)
+        self.relations.extend(other.relations)
+
+
+@dataclass
+class Document:
+    """A note with (optionally) its gold or predicted annotations."""
+
+    name: str
+    text: str
+    annotations: Extraction = field(default_factory=Extraction)
