@@ -1,0 +1,1 @@
+"""Everything that touches UIMA CAS objects (dkpro-cassis). Nothing here imports torch."""

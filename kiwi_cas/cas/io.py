@@ -1,0 +1,201 @@
+"""Reading XMI / text into a CAS safely, and saving a CAS atomically.
+
+Reading never drops data silently: structures of types the typesystem lacks fail the
+file with the missing type names, unless the caller opts into ``lenient`` (then the
+number dropped is reported). Writing goes to a temporary file in the target folder,
+then ``os.replace``: an interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+from cassis import Cas, TypeSystem, load_cas_from_xmi
+from lxml import etree
+
+from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES, UnsafeXmlError, parse_xml
+from kiwi_cas.cas.typesystem import TypeSystemError, find_beside, merged_typesystem
+
+_XMI_NS = "http://www.omg.org/XMI"
+_CAS_NS = "http:///uima/cas.ecore"
+# characters XML 1.0 cannot carry, even as character references
+INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class InputError(ValueError):
+    """A file that cannot be processed; ``kind`` is a short machine-readable reason."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class LoadedCas:
+    cas: Cas
+    typesystem_paths: tuple[str, ...]
+    dropped: int = 0  # structures of unknown types dropped under --lenient
+    input_counts: Counter = field(default_factory=Counter)
+
+
+def type_name_of(element: etree._Element) -> str | None:
+    """UIMA type name of a top-level XMI element (``{http:///a/b/c.ecore}T`` -> ``a.b.c.T``)."""
+    qname = etree.QName(element)
+    ns = qname.namespace or ""
+    if ns == _XMI_NS or not ns.startswith("http:///") or not ns.endswith(".ecore"):
+        return None
+    package = ns[len("http:///"):-len(".ecore")].replace("/", ".")
+    return f"{package}.{qname.localname}"
+
+
+def scan_types(data: bytes, max_bytes: int) -> Counter:
+    """Count top-level feature structures per type name, without cassis (safe parser)."""
+    try:
+        root = parse_xml(data, max_bytes)
+    except etree.XMLSyntaxError as exc:
+        raise InputError("malformed_xml", f"not well-formed XML: {exc}") from exc
+    if etree.QName(root).localname != "XMI":
+        raise InputError("not_xmi", "the root element is not xmi:XMI")
+    counts: Counter = Counter()
+    for child in root:
+        if isinstance(child.tag, str):
+            name = type_name_of(child)
+            if name and name not in ("uima.cas.NULL", "uima.cas.View"):
+                counts[name] += 1
+    return counts
+
+
+def resolve_typesystems(input_path: Path, explicit: tuple[Path, ...]) -> tuple[str, ...]:
+    """``--typesystem`` files if given, else the one beside the input, else none."""
+    if explicit:
+        return tuple(str(p.resolve()) for p in explicit)
+    beside = find_beside(input_path)
+    return (str(beside.resolve()),) if beside else ()
+
+
+def load_xmi(path: Path, typesystems: tuple[Path, ...] = (), lenient: bool = False,
+             max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
+    data = _read_bytes(path, max_bytes)
+    if not data.strip():
+        raise InputError("empty_file", "the file is empty")
+    try:
+        counts = scan_types(data, max_bytes)
+    except UnsafeXmlError as exc:
+        raise InputError("unsafe_xml", str(exc)) from exc
+    ts_paths = resolve_typesystems(path, typesystems)
+    try:
+        ts = merged_typesystem(ts_paths)
+    except TypeSystemError as exc:
+        raise InputError("typesystem", str(exc)) from exc
+    missing = sorted(n for n in counts if not ts.contains_type(n))
+    dropped = sum(counts[n] for n in missing)
+    if missing and not lenient:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise InputError("unknown_type", f"{dropped} structures of types missing from the typesystem: {shown}; "
+                         "pass --typesystem with the producing tool's typesystem, or --lenient to drop them")
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cas = load_cas_from_xmi(BytesIO(data), typesystem=ts, lenient=lenient, trusted=False)
+    except Exception as exc:  # cassis raises many types for bad XMI (KeyError, ValueError, TypeNotFoundError)
+        raise InputError("bad_xmi", f"cannot load XMI: {type(exc).__name__}: {_short(exc)}") from exc
+    for n in missing:
+        del counts[n]
+    return LoadedCas(cas, ts_paths, dropped, counts)
+
+
+def load_text(path: Path, encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
+    data = _read_bytes(path, max_bytes)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError("encoding", f"not valid {encoding} at byte {exc.start} (use --encoding)") from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    cas = Cas(typesystem=merged_typesystem(()))
+    cas.sofa_string = text
+    cas.sofa_mime = "text/plain"
+    return LoadedCas(cas, ())
+
+
+def load_input(path: Path, typesystems: tuple[Path, ...] = (), lenient: bool = False,
+               encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
+    if path.suffix.lower() == ".txt":
+        return load_text(path, encoding, max_bytes)
+    return load_xmi(path, typesystems, lenient, max_bytes)
+
+
+def check_xml_text(text: str) -> None:
+    """Fail, naming the first offending character's code and offset (never the text), if XMI cannot hold it."""
+    bad = INVALID_XML_CHARS.search(text)
+    if bad:
+        n = len(INVALID_XML_CHARS.findall(text))
+        raise InputError(
+            "xml_invalid_chars",
+            f"the note holds {n} characters XML 1.0 cannot carry (first U+{ord(bad.group()):04X} at offset "
+            f"{bad.start()}); use --output-format jsoncas, or --replace-invalid-xml-chars to substitute spaces "
+            "(same length, offsets unchanged)")
+
+
+def replace_invalid_xml_chars(text: str) -> str:
+    """Same-length substitution with spaces: every offset stays valid."""
+    return INVALID_XML_CHARS.sub(" ", text)
+
+
+def serialize(cas: Cas, fmt: str) -> bytes:
+    if fmt == "jsoncas":
+        return cas.to_json().encode("utf-8")
+    for view in cas.views:
+        text = cas.get_view(view.sofa.sofaID).sofa_string
+        if text:
+            check_xml_text(text)
+    return cas.to_xmi().encode("utf-8")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file beside ``path``, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_typesystem(ts: TypeSystem, path: Path) -> None:
+    atomic_write(path, ts.to_xml().encode("utf-8"))
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError("too_large", f"file is {size} bytes, over the limit of {max_bytes} (--max-bytes)")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError("unreadable", f"cannot read: {exc.strerror}") from exc
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    msg = str(exc)
+    return msg if len(msg) <= limit else msg[:limit] + "..."

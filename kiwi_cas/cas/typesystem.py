@@ -1,0 +1,128 @@
+"""The bundled Kiwi typesystem, input typesystems with their imports flattened, and merging.
+
+cassis ignores ``<imports>``; a typesystem that extends an imported type then fails with
+a missing supertype. We resolve imports ourselves (``location`` relative to the importing
+file, ``name`` as a dotted path under the file's folder or ``UIMA_DATAPATH``), collect all
+type descriptions into one flat document and load that.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from cassis import TypeSystem, load_typesystem
+from lxml import etree
+
+from kiwi_cas import schema
+from kiwi_cas.cas.safexml import parse_xml
+
+_NS = "http://uima.apache.org/resourceSpecifier"
+TYPESYSTEM_FILENAMES = ("TypeSystem.xml", "typesystem.xml")
+
+
+class TypeSystemError(ValueError):
+    """A typesystem that cannot be read, resolved or merged."""
+
+
+def kiwi_typesystem_path() -> Path:
+    return schema.TYPESYSTEM_PATH
+
+
+def _import_target(imp: etree._Element, here: Path) -> Path:
+    location = imp.get("location")
+    if location:
+        return (here.parent / location).resolve()
+    name = imp.get("name")
+    if not name:
+        raise TypeSystemError(f"{here.name}: <import> without location or name")
+    rel = Path(*name.split(".")).with_suffix(".xml")
+    roots = [here.parent] + [Path(p) for p in os.environ.get("UIMA_DATAPATH", "").split(os.pathsep) if p]
+    for root in roots:
+        if (root / rel).exists():
+            return (root / rel).resolve()
+    raise TypeSystemError(f"{here.name}: import {name!r} not found (searched {len(roots)} folders; set UIMA_DATAPATH)")
+
+
+def _collect_types(path: Path, seen: set[Path], out: list[etree._Element]) -> None:
+    path = path.resolve()
+    if path in seen:
+        return
+    seen.add(path)
+    try:
+        root = parse_xml(path.read_bytes())
+    except (OSError, etree.XMLSyntaxError, ValueError) as exc:
+        raise TypeSystemError(f"{path.name}: cannot read typesystem: {exc}") from exc
+    for imp in root.iter(f"{{{_NS}}}import"):
+        _collect_types(_import_target(imp, path), seen, out)
+    out.extend(root.iter(f"{{{_NS}}}typeDescription"))
+
+
+def _text(el: etree._Element | None) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
+def _merge_into(types: dict[str, etree._Element], t: etree._Element, origin: str) -> None:
+    """Add one type description, joining features with an existing one of the same name.
+
+    As in UIMA's type merging, descriptions may differ; a supertype or a feature range that
+    differs is a conflict. (cassis's own merge also rejects differing descriptions, which
+    real DKPro typesystems have.)
+    """
+    q = lambda tag: f"{{{_NS}}}{tag}"  # noqa: E731
+    name = _text(t.find(q("name")))
+    if name not in types:
+        types[name] = copy.deepcopy(t)
+        return
+    old = types[name]
+    if _text(old.find(q("supertypeName"))) != _text(t.find(q("supertypeName"))):
+        raise TypeSystemError(f"type {name} has different supertypes in {origin} and an earlier typesystem")
+    old_feats = old.find(q("features"))
+    if old_feats is None:
+        old_feats = etree.SubElement(old, q("features"))
+    known = {_text(f.find(q("name"))): f for f in old_feats.findall(q("featureDescription"))}
+    new_feats = t.find(q("features"))
+    for f in (new_feats.findall(q("featureDescription")) if new_feats is not None else []):
+        fname = _text(f.find(q("name")))
+        if fname not in known:
+            old_feats.append(copy.deepcopy(f))
+            continue
+        for tag in ("rangeTypeName", "elementType"):
+            if _text(known[fname].find(q(tag))) != _text(f.find(q(tag))):
+                raise TypeSystemError(f"feature {name}:{fname} has a different {tag} in {origin}")
+
+
+def merged_xml(paths: list[Path]) -> bytes:
+    """One flat typesystem document: every file's types (imports resolved), same-named types joined."""
+    merged: dict[str, etree._Element] = {}
+    for path in paths:
+        collected: list[etree._Element] = []
+        _collect_types(Path(path), set(), collected)
+        for t in collected:
+            _merge_into(merged, t, Path(path).name)
+    root = etree.Element(f"{{{_NS}}}typeSystemDescription", nsmap={None: _NS})
+    holder = etree.SubElement(root, f"{{{_NS}}}types")
+    for t in merged.values():
+        holder.append(t)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@lru_cache(maxsize=64)
+def merged_typesystem(paths: tuple[str, ...]) -> TypeSystem:
+    """Input typesystems (imports flattened) merged with the Kiwi typesystem; cached per path set."""
+    data = merged_xml([Path(p) for p in paths] + [kiwi_typesystem_path()])
+    try:
+        return load_typesystem(data.decode("utf-8"))
+    except Exception as exc:  # cassis raises bare ValueError/KeyError for inconsistent type lists
+        raise TypeSystemError(f"invalid typesystem: {type(exc).__name__}: {exc}") from exc
+
+
+def find_beside(input_path: Path) -> Path | None:
+    """A ``TypeSystem.xml`` / ``typesystem.xml`` in the input's folder, if any."""
+    for name in TYPESYSTEM_FILENAMES:
+        candidate = input_path.parent / name
+        if candidate.exists():
+            return candidate
+    return None
