@@ -58,8 +58,12 @@ def type_name_of(element: etree._Element) -> str | None:
     return f"{package}.{qname.localname}"
 
 
-def scan_types(data: bytes, max_bytes: int) -> Counter:
-    """Count top-level feature structures per type name, without cassis (safe parser)."""
+def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None) -> tuple[Counter, set[str]]:
+    """Count top-level feature structures per type name, without cassis (safe parser).
+
+    With a typesystem, also returns ``Type:feature`` names used in the XMI that the
+    typesystem does not define (cassis fails on those even in lenient mode).
+    """
     try:
         root = parse_xml(data, max_bytes)
     except etree.XMLSyntaxError as exc:
@@ -67,12 +71,27 @@ def scan_types(data: bytes, max_bytes: int) -> Counter:
     if etree.QName(root).localname != "XMI":
         raise InputError("not_xmi", "the root element is not xmi:XMI")
     counts: Counter = Counter()
+    unknown_features: set[str] = set()
+    feature_names: dict[str, set[str] | None] = {}
     for child in root:
-        if isinstance(child.tag, str):
-            name = type_name_of(child)
-            if name and name not in ("uima.cas.NULL", "uima.cas.View"):
-                counts[name] += 1
-    return counts
+        if not isinstance(child.tag, str):
+            continue
+        name = type_name_of(child)
+        if not name or name in ("uima.cas.NULL", "uima.cas.View"):
+            continue
+        counts[name] += 1
+        if typesystem is None or name == "uima.cas.Sofa":
+            continue
+        if name not in feature_names:
+            feature_names[name] = ({f.name for f in typesystem.get_type(name).all_features}
+                                   if typesystem.contains_type(name) else None)
+        known = feature_names[name]
+        if known is None:
+            continue
+        used = {etree.QName(a).localname for a in child.attrib if not str(a).startswith("{")}
+        used |= {etree.QName(c).localname for c in child if isinstance(c.tag, str)}
+        unknown_features.update(f"{name}:{f}" for f in used - known - {"sofa"})
+    return counts, unknown_features
 
 
 def resolve_typesystems(input_path: Path, explicit: tuple[Path, ...]) -> tuple[str, ...]:
@@ -88,15 +107,19 @@ def load_xmi(path: Path, typesystems: tuple[Path, ...] = (), lenient: bool = Fal
     data = _read_bytes(path, max_bytes)
     if not data.strip():
         raise InputError("empty_file", "the file is empty")
-    try:
-        counts = scan_types(data, max_bytes)
-    except UnsafeXmlError as exc:
-        raise InputError("unsafe_xml", str(exc)) from exc
     ts_paths = resolve_typesystems(path, typesystems)
     try:
         ts = merged_typesystem(ts_paths)
     except TypeSystemError as exc:
         raise InputError("typesystem", str(exc)) from exc
+    try:
+        counts, unknown_features = scan_types(data, max_bytes, ts)
+    except UnsafeXmlError as exc:
+        raise InputError("unsafe_xml", str(exc)) from exc
+    if unknown_features:
+        shown = ", ".join(sorted(unknown_features)[:5])
+        raise InputError("unknown_feature", f"features missing from the typesystem: {shown}; pass --typesystem "
+                         "with the producing tool's typesystem (feature values are never dropped, even with --lenient)")
     missing = sorted(n for n in counts if not ts.contains_type(n))
     dropped = sum(counts[n] for n in missing)
     if missing and not lenient:

@@ -29,7 +29,7 @@ def _is_kiwi(fs) -> bool:
 def remove_kiwi(view: Cas, keep_entities: bool = False) -> int:
     """Remove Kiwi annotations written by an earlier run (so a re-run replaces, never duplicates)."""
     removed = 0
-    for fs in list(view.select_all()):
+    for fs in list(view.select_all_fs()):
         if not _is_kiwi(fs):
             continue
         if keep_entities and view.typesystem.is_instance_of(fs.type.name, schema.ENTITY_SUPERTYPE):
@@ -46,7 +46,7 @@ def read_kiwi(view: Cas) -> Extraction:
     by_id: dict[int, Span] = {}
     if not ts.contains_type(schema.ENTITY_SUPERTYPE):
         return ext
-    for fs in view.select_all():
+    for fs in view.select_all_fs():
         name = fs.type.name
         label = schema.TYPE_TO_LABEL.get(name)
         if label is None:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Second command: set up (Python packages, and Java for the strict UIMA check), then run the tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+if ! dpkg -s libuima-core-java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless >/dev/null; }
+  else
+    echo "note: libuima-core-java/javac missing and not root: the Apache UIMA Java checks will be skipped" >&2
+  fi
+fi
+exec .venv/bin/python -m pytest -q "$@"
