@@ -24,14 +24,14 @@ class BratFormatError(ValueError):
 
 def read_document(txt_path: Path) -> Document:
     """Read ``NAME.txt`` and, if present, ``NAME.ann`` into a :class:`Document`."""
-    text = txt_path.read_text(encoding="utf-8")
+    text = txt_path.read_bytes().decode("utf-8")  # no newline translation: offsets count "\r"
     ann_path = txt_path.with_suffix(".ann")
     doc = Document(name=txt_path.stem, text=text)
     if not ann_path.exists():
         return doc
     spans: dict[str, Span] = {}
     pending: list[tuple[str, str, int]] = []
-    for lineno, line in enumerate(ann_path.read_text(encoding="utf-8").split("\n"), 1):
+    for lineno, line in enumerate(ann_path.read_bytes().decode("utf-8").split("\n"), 1):
         fields = line.split("\t")
         if _TEXT_BOUND.match(fields[0]):
             try:

@@ -1,0 +1,99 @@
+"""Bulk runs: resume after a kill, exit codes, parallel workers, output layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kiwi_cas.cas.io import load_xmi
+from kiwi_cas.cas.kiwi_annotations import read_kiwi
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "examples"
+
+
+def _cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "kiwi_cas.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _notes(tmp_path: Path, n: int) -> Path:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    sources = sorted((EXAMPLES / "notes").glob("*.txt"))
+    for i in range(n):
+        shutil.copy(sources[i % len(sources)], folder / f"note{i:02d}.txt")
+    return folder
+
+
+def _kiwi(path: Path):
+    ext = read_kiwi(load_xmi(path).cas)
+    return ({s.key() for s in ext.entities}, {s.key() for s in ext.modifiers},
+            {(r.entity.key(), r.modifier.key()) for r in ext.relations})
+
+
+def test_killed_run_resumes_to_the_same_outputs(tmp_path):
+    notes = _notes(tmp_path, 12)
+    full = _cli("annotate", notes, "-o", tmp_path / "full", "--batch-size", "1")
+    assert full.wait(timeout=600) == 0, full.stderr.read()[-2000:]
+    part = tmp_path / "part"
+    proc = _cli("annotate", notes, "-o", part, "--batch-size", "1")
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(part.glob("*.xmi"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(part.glob("*.xmi")))
+    assert 3 <= done < 12, done
+    resumed = _cli("annotate", notes, "-o", part, "--resume", "--batch-size", "1")
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-2000:]
+    assert f"{done} skipped" in err
+    assert not list(part.glob(".*.tmp"))
+    for out in sorted((tmp_path / "full").glob("*.xmi")):
+        assert _kiwi(out) == _kiwi(part / out.name), out.name
+    assert (part / "TypeSystem.xml").exists()
+
+
+def test_exit_status_and_error_log(tmp_path):
+    notes = _notes(tmp_path, 2)
+    (notes / "broken.xmi").write_text("<xmi:XMI")
+    proc = _cli("annotate", notes, "-o", tmp_path / "out")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1
+    assert "2 ok, 1 failed" in err
+    [line] = (tmp_path / "out" / "errors.jsonl").read_text().splitlines()
+    assert set(json.loads(line)) == {"file", "error_type", "message"}
+
+
+def test_usage_errors_exit_2(tmp_path):
+    proc = _cli("annotate", tmp_path / "does-not-exist", "-o", tmp_path / "out")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "no input matches" in err
+
+
+def test_parallel_jobs_match_serial(tmp_path):
+    notes = _notes(tmp_path, 4)
+    for jobs, out in ((1, "serial"), (2, "parallel")):
+        proc = _cli("annotate", notes, "-o", tmp_path / out, "--jobs", jobs, "--batch-size", "1",
+                    env={**os.environ, "KIWI_THREADS": "1"})
+        assert proc.wait(timeout=600) == 0
+    for out in sorted((tmp_path / "serial").glob("*.xmi")):
+        assert _kiwi(out) == _kiwi(tmp_path / "parallel" / out.name)
+
+
+def test_folder_structure_is_mirrored_and_help_teaches(tmp_path):
+    proc = _cli("annotate", EXAMPLES, "-o", tmp_path / "out")
+    assert proc.wait(timeout=600) == 0
+    names = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.xmi"))
+    assert "xmi/orthopedic_consult.xmi" in names and "notes/orthopedic_consult.xmi" in names
+    assert (tmp_path / "out" / "xmi" / "TypeSystem.xml").exists()
+    help_text = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "annotate", "--help"], capture_output=True,
+                               text=True).stdout
+    assert "Examples:" in help_text and "--resume" in help_text

@@ -1,0 +1,90 @@
+"""Training runs end to end on a few notes (a tiny run), and its folder loads and annotates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kiwi_cas.extractors.bert.extractor import BertExtractor
+from kiwi_cas.formats import brat
+from kiwi_cas.spans import Document, Extraction, Relation, Span
+
+NOTES = [
+    ("Patient denies chest pain. She takes aspirin 81 mg daily.",
+     [("problem", "chest pain"), ("drug", "aspirin")], [("negation", "denies"), ("strength", "81 mg"),
+                                                       ("frequency", "daily")],
+     [("chest pain", "denies"), ("aspirin", "81 mg"), ("aspirin", "daily")]),
+    ("No fever or chills. Hemoglobin 13.2.",
+     [("problem", "fever"), ("problem", "chills"), ("test", "Hemoglobin")], [("negation", "No"), ("labvalue", "13.2")],
+     [("fever", "No"), ("chills", "No"), ("Hemoglobin", "13.2")]),
+]
+
+
+def _write_corpus(folder: Path) -> None:
+    folder.mkdir()
+    for i, (text, ents, mods, rels) in enumerate(NOTES * 2):
+        spans = {}
+        for label, s in ents + mods:
+            start = text.index(s)
+            spans[s] = Span(start, start + len(s), label)
+        ext = Extraction([spans[s] for _, s in ents], [spans[s] for _, s in mods],
+                         [Relation(spans[e], spans[m]) for e, m in rels])
+        doc = Document(f"n{i}", text, ext)
+        (folder / f"n{i}.txt").write_text(text)
+        (folder / f"n{i}.ann").write_text(brat.format_ann(doc))
+
+
+def test_tiny_training_run(tmp_path):
+    _write_corpus(tmp_path / "train")
+    out = tmp_path / "model"
+    proc = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "train", "bert", "--train", str(tmp_path / "train"),
+                           "--dev", str(tmp_path / "train"), "-o", str(out), "--epochs", "2", "--batch-size", "4"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "epoch 2/2" in proc.stderr and "dev ner_exact_f1=" in proc.stderr
+    meta = json.loads((out / "kiwi_model.json").read_text())
+    assert meta["training"]["notes"] == 4 and len(meta["dev_metrics"]["history"]) == 2
+    assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "kiwi_model.json"}
+    ext = BertExtractor(out).extract(["Patient denies chest pain."])
+    assert len(ext) == 1
+
+
+def test_brat_round_trip(tmp_path):
+    _write_corpus(tmp_path / "train")
+    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "import", "--format", "brat", str(tmp_path / "train"),
+                    "-o", str(tmp_path / "xmi")], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "export", "--format", "brat", str(tmp_path / "xmi"),
+                    "-o", str(tmp_path / "back")], check=True, capture_output=True)
+    for txt in sorted((tmp_path / "train").glob("*.txt")):
+        a = brat.read_document(txt)
+        b = brat.read_document(tmp_path / "back" / txt.name)
+        assert a.text == b.text
+        assert _keys(a) == _keys(b)
+
+
+def _keys(doc):
+    ext = doc.annotations
+    return ({s.key() for s in ext.entities}, {s.key() for s in ext.modifiers},
+            {(r.entity.key(), r.modifier.key()) for r in ext.relations})
+
+
+def test_brat_round_trip_of_the_training_corpus(tmp_path):
+    """The 96 MTSamples training notes, brat -> XMI -> brat, where ../shared is present."""
+    import pytest
+
+    from tests.conftest import SHARED_TRAIN
+
+    if not SHARED_TRAIN.exists():
+        pytest.skip("../shared/data/mtsamples/train not present (its notes are not copied into the repo)")
+    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "import", "--format", "brat", str(SHARED_TRAIN),
+                    "-o", str(tmp_path / "xmi")], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "export", "--format", "brat", str(tmp_path / "xmi"),
+                    "-o", str(tmp_path / "back")], check=True, capture_output=True)
+    n = 0
+    for txt in sorted(SHARED_TRAIN.glob("*.txt")):
+        a, b = brat.read_document(txt), brat.read_document(tmp_path / "back" / txt.name)
+        assert a.text == b.text and _keys(a) == _keys(b), txt.name
+        n += 1
+    assert n == 96
