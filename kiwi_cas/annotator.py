@@ -33,6 +33,8 @@ class AnnotatorConfig:
     sentence_type: str | None = None
     write_sentences: bool = False
     threads: int | None = None
+    backend: str = "auto"  # llama only: auto | vllm | transformers
+    constrained: bool = True  # llama only: output = input text with tags inserted
 
 
 @dataclass
@@ -61,7 +63,8 @@ class KiwiAnnotator:
         if self.extractor is None:
             from kiwi_cas.extractors.registry import load_extractor
 
-            self.extractor = load_extractor(self.config.extractor, self.config.model, threads=self.config.threads)
+            self.extractor = load_extractor(self.config.extractor, self.config.model, threads=self.config.threads,
+                                            backend=self.config.backend, constrained=self.config.constrained)
 
     def process(self, cas: Cas) -> Cas:
         return self.process_batch([cas])[0]

