@@ -17,6 +17,7 @@ from cassis import Cas
 
 from kiwi_cas import schema
 from kiwi_cas.cas.kiwi_annotations import WriteCounts, read_kiwi, remove_kiwi, write_kiwi, write_sentences
+from kiwi_cas.cas.ctakes import ctakes_entities, project, require_ctakes
 from kiwi_cas.cas.sentences import cas_sentences
 from kiwi_cas.extractors.base import Extractor
 from kiwi_cas.pipeline import NoteInput, extract_notes
@@ -35,6 +36,8 @@ class AnnotatorConfig:
     threads: int | None = None
     backend: str = "auto"  # llama only: auto | vllm | transformers
     constrained: bool = True  # llama only: output = input text with tags inserted
+    ctakes: bool = False  # also write the findings in cTAKES types
+    entities_from: str = "kiwi"  # task "re": take the given entities from Kiwi or cTAKES annotations
 
 
 @dataclass
@@ -75,18 +78,34 @@ class KiwiAnnotator:
             self.initialize()
         views = [self._view(c) for c in cases]
         notes: list[NoteInput] = []
+        existing: list[dict] = []
         for view in views:
             sentences, _ = cas_sentences(view, self.config.sentence_type)
-            given = read_kiwi(view).entities if self.config.task == "re" else None
-            remove_kiwi(view, keep_entities=self.config.task == "re")
+            if self.config.ctakes:
+                require_ctakes(view)
+            from_ctakes = self.config.task == "re" and self.config.entities_from == "ctakes"
+            remove_kiwi(view, keep_entities=self.config.task == "re" and not from_ctakes)
+            given, mentions = None, {}
+            if from_ctakes:
+                given, mentions = ctakes_entities(view)
+            elif self.config.task == "re":
+                given = read_kiwi(view).entities
+            existing.append(mentions)
             if self.config.write_sentences:
                 write_sentences(view, sentences)
             notes.append(NoteInput(view.sofa_string or "", sentences, given))
         found = extract_notes(self.extractor, notes)
-        for view, ext in zip(views, found):
+        for view, ext, mentions in zip(views, found, existing):
             if self.config.task == "ner":
                 ext.modifiers, ext.relations = [], []
-            counts = write_kiwi(view, ext, self.extractor.name, write_entities=self.config.task != "re")
+            write_entities = self.config.task != "re" or self.config.entities_from == "ctakes"
+            counts = write_kiwi(view, ext, self.extractor.name, write_entities=write_entities)
+            if self.config.ctakes:
+                projected = project(view, ext, existing=mentions)
+                for key, twin in projected.created.items():
+                    kiwi_fs = counts.written.get(key)
+                    if kiwi_fs is not None:
+                        kiwi_fs.ctakesTwin = twin
             self.totals.add(counts)
         return list(cases)
 

@@ -48,6 +48,11 @@ def main() -> None:
 @click.option("--task", type=click.Choice(["all", "ner", "re"]), default="all", show_default=True,
               help="all: entities, modifiers, relations. ner: entities only. "
                    "re: keep the Kiwi entities already in the CAS, add modifiers and relations.")
+@click.option("--ctakes", is_flag=True, help="Also write the findings in cTAKES types (mentions with polarity, "
+              "uncertainty, subject; modifiers and text relations). Needs the cTAKES typesystem.")
+@click.option("--entities-from", type=click.Choice(["kiwi", "ctakes"]), default="kiwi", show_default=True,
+              help="With --task re: the entities are the Kiwi entities in the CAS, or cTAKES's mentions "
+                   "(DiseaseDisorder/SignSymptom -> problem, Medication -> drug, Procedure -> treatment, Lab -> test).")
 @click.option("--typesystem", "typesystems", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Typesystem of the input XMI (repeatable, merged). Default: TypeSystem.xml beside each input.")
 @click.option("--lenient", is_flag=True, help="Drop structures of types missing from the typesystem (and count them) "
@@ -65,7 +70,7 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists (outputs are written atomically).")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Parallel worker processes (CPU threads are split).")
 @click.option("--batch-size", default=8, show_default=True, help="Notes per extractor call.")
-def annotate(inputs, outdir, extractor, model, backend, constrained, task, typesystems, lenient, view, sentence_type, write_sentences,
+def annotate(inputs, outdir, extractor, model, backend, constrained, task, ctakes, entities_from, typesystems, lenient, view, sentence_type, write_sentences,
              output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
 
@@ -89,7 +94,8 @@ def annotate(inputs, outdir, extractor, model, backend, constrained, task, types
     if not items:
         raise click.UsageError("no input files found (looked for *.xmi and *.txt)")
     config = AnnotatorConfig(extractor=extractor, model=model, task=task, view=view, sentence_type=sentence_type,
-                             write_sentences=write_sentences, backend=backend, constrained=constrained)
+                             write_sentences=write_sentences, backend=backend, constrained=constrained,
+                             ctakes=ctakes, entities_from=entities_from)
     options = RunOptions(outdir=outdir, typesystems=tuple(typesystems), lenient=lenient, encoding=encoding,
                          max_bytes=max_bytes, output_format=output_format,
                          replace_invalid_xml_chars=replace_invalid_xml_chars, resume=resume, jobs=jobs,

@@ -40,8 +40,10 @@ class UimaJava:
     def __init__(self, jar: Path, classes: Path) -> None:
         self.jar, self.classes = jar, classes
 
-    def check(self, typesystem: Path, files: list[Path]) -> list[dict]:
-        proc = subprocess.run(["java", "-cp", f"{self.jar}:{self.classes}", "StrictLoad", str(typesystem),
+    def check(self, typesystem: Path, files: list[Path], dump: str | None = None) -> list[dict]:
+        """``dump="TYPE:FEATURE"`` adds [[begin, end, value], ...] as UIMA Java reads them."""
+        props = [f"-Ddump={dump}"] if dump else []
+        proc = subprocess.run(["java", *props, "-cp", f"{self.jar}:{self.classes}", "StrictLoad", str(typesystem),
                                *map(str, files)], capture_output=True, text=True, timeout=600)
         lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
         assert len(lines) == len(files), proc.stderr[-2000:]

@@ -6,7 +6,7 @@ a sofa reference and converts offsets to UTF-16 (dkpro-cassis issue #262).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cassis import Cas
 
@@ -20,6 +20,7 @@ class WriteCounts:
     entities: int = 0
     modifiers: int = 0
     relations: int = 0
+    written: dict = field(default_factory=dict)  # ("e"|"m", span key) -> feature structure
 
 
 def _is_kiwi(fs) -> bool:
@@ -34,9 +35,18 @@ def remove_kiwi(view: Cas, keep_entities: bool = False) -> int:
             continue
         if keep_entities and view.typesystem.is_instance_of(fs.type.name, schema.ENTITY_SUPERTYPE):
             continue
+        twin = fs.get("ctakesTwin") if _has(fs, "ctakesTwin") else None
+        if twin is not None:
+            from kiwi_cas.cas.ctakes import remove_projection
+
+            removed += remove_projection(view, twin)
         view.remove(fs)
         removed += 1
     return removed
+
+
+def _has(fs, feature: str) -> bool:
+    return any(f.name == feature for f in fs.type.all_features)
 
 
 def read_kiwi(view: Cas) -> Extraction:
@@ -102,6 +112,7 @@ def write_kiwi(view: Cas, ext: Extraction, extractor_name: str, write_entities: 
         view.add(rel_type(entity=ent, modifier=mod, category=rel.category,
                           confidence=round(float(rel.confidence), 4), extractor=extractor_name))
         counts.relations += 1
+    counts.written = fs_of
     return counts
 
 

@@ -48,6 +48,7 @@ public class StrictLoad {
             String error = null;
             Map<String, Integer> counts = new TreeMap<>();
             int problems = 0, relations = 0, relationEndsOk = 0;
+            StringBuilder dump = new StringBuilder();
             try {
                 CAS cas = CasCreationUtils.createCas(tsd, null, null);
                 try (InputStream in = new FileInputStream(file)) {
@@ -88,6 +89,20 @@ public class StrictLoad {
                         }
                     }
                 }
+                String spec = System.getProperty("dump");  // TYPE:FEATURE -> [[begin, end, "value"], ...]
+                if (spec != null) {
+                    Type dt = cas.getTypeSystem().getType(spec.substring(0, spec.lastIndexOf(':')));
+                    Feature df = dt == null ? null : dt.getFeatureByBaseName(spec.substring(spec.lastIndexOf(':') + 1));
+                    if (df != null) {
+                        FSIterator<FeatureStructure> dit = cas.getIndexRepository().getAllIndexedFS(dt);
+                        while (dit.hasNext()) {
+                            AnnotationFS a = (AnnotationFS) dit.next();
+                            if (dump.length() > 0) dump.append(", ");
+                            dump.append("[").append(a.getBegin()).append(", ").append(a.getEnd()).append(", ")
+                                .append(q(a.getFeatureValueAsString(df))).append("]");
+                        }
+                    }
+                }
                 if (problems > 0) error = problems + " annotations without sofa or with bad offsets";
                 if (relations != relationEndsOk) error = (relations - relationEndsOk) + " relations with a missing end";
             } catch (Exception ex) {
@@ -97,6 +112,7 @@ public class StrictLoad {
             StringBuilder b = new StringBuilder();
             b.append("{\"file\": ").append(q(file)).append(", \"ok\": ").append(error == null)
              .append(", \"error\": ").append(q(error)).append(", \"relations\": ").append(relations)
+             .append(", \"dump\": [").append(dump).append("]")
              .append(", \"counts\": {");
             boolean first = true;
             for (Map.Entry<String, Integer> e : counts.entrySet()) {

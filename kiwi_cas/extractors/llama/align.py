@@ -110,13 +110,17 @@ def align(source: str, output: str, allowed: set[str] | frozenset[str], ignore: 
         if span is None:
             result.dropped["unaligned"] += 1
             continue
-        if any(span[0] < e and s < span[1] for s, e in taken):
+        if any(span == (s, e) or (span[0] < e and s < span[1] and not _nested(span, (s, e))) for s, e in taken):
             result.dropped["overlap"] += 1
             continue
         taken.append(span)
         result.spans.append((span[0], span[1], t.label))
     result.spans.sort()
     return result
+
+
+def _nested(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return (a[0] <= b[0] and b[1] <= a[1]) or (b[0] <= a[0] and a[1] <= b[1])
 
 
 def _first_at_or_after(pos_of: dict[int, int], i: int, n: int) -> int | None:

@@ -155,14 +155,19 @@ class VllmBackend:
 
 
 def source_regex(source: str, labels: Sequence[str]) -> str:
-    """Regex for ``source`` with optional open/close tags at word boundaries (vLLM structured output)."""
+    """Regex for ``source`` with optional open/close tags between tokens (vLLM structured output).
+
+    A leading space (the gap after the prompt) is optional.
+    """
     import re
 
+    lead = ""
+    if source.startswith(" "):
+        lead, source = " ?", source[1:]
     opening = "|".join(re.escape(f'<span class="{label}">') for label in labels)
     tag = f"(?:{opening}|</span>)?" if labels else ""
     parts = re.findall(r"\w+|\s+|[^\w\s]", source)
-    body = tag + tag.join(re.escape(p) for p in parts) + tag
-    return body.replace(re.escape(" "), " ?", 1) if source.startswith(" ") else body
+    return lead + tag + tag.join(re.escape(p) for p in parts) + tag
 
 
 def cuda_and_vllm() -> bool:

@@ -1,0 +1,225 @@
+"""Projection of Kiwi findings into the Apache cTAKES typesystem, and cTAKES mentions as input entities.
+
+Mapping (also a table in the README):
+- problem -> textsem.DiseaseDisorderMention (typeID 2), or SignSymptomMention (typeID 3) where cTAKES's
+  own dictionary lookup put a SignSymptomMention on exactly that span (we follow its semantic group);
+- test -> LabMention (typeID 9) when it has a lab value or reference range, else ProcedureMention (typeID 5);
+- drug -> MedicationMention (typeID 1); treatment -> ProcedureMention (typeID 5).
+Attributes are always set explicitly (Java reads an unset int as 0, i.e. "not negated" would
+read as an invalid polarity): polarity -1/1, uncertainty 1/0, conditional, generic false,
+subject, historyOf 0, discoveryTechnique 3, confidence, typeID.
+Where cTAKES has a single-valued feature (bodyLocation, severity, course, medicationStrength,
+...) and Kiwi found several modifiers, the feature points at the first in text order; every
+modifier still gets its own modifier annotation and relation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cassis import Cas
+
+from kiwi_cas import schema
+from kiwi_cas.spans import Extraction, Span
+
+P = "org.apache.ctakes.typesystem.type"
+TEXTSEM, RELATION = f"{P}.textsem", f"{P}.relation"
+DISCOVERY_TECHNIQUE = 3  # cTAKES CONST.NE_DISCOVERY_TECH_EXPLICIT_AE
+TYPE_IDS = {"DiseaseDisorderMention": 2, "SignSymptomMention": 3, "MedicationMention": 1, "ProcedureMention": 5,
+            "LabMention": 9, "AnatomicalSiteMention": 6}
+
+#: cTAKES mention type -> Kiwi entity label, for --entities-from ctakes
+CTAKES_TO_KIWI = {"DiseaseDisorderMention": "problem", "SignSymptomMention": "problem", "MedicationMention": "drug",
+                  "ProcedureMention": "treatment", "LabMention": "test"}
+
+# modifier label -> (cTAKES modifier type, feature on the mention, relation type)
+MODIFIER_MAP: dict[str, tuple[str, str | None, str | None]] = {
+    "negation": ("PolarityModifier", None, None),
+    "uncertain": ("UncertaintyModifier", None, None),
+    "condition": ("ConditionalModifier", None, None),
+    "subject": ("SubjectModifier", None, None),
+    "severity": ("SeverityModifier", "severity", "DegreeOfTextRelation"),
+    "course": ("CourseModifier", "course", "DegreeOfTextRelation"),
+    "bodyloc": ("AnatomicalSiteMention", "bodyLocation", "LocationOfTextRelation"),
+    "labvalue": ("LabValueModifier", "labValue", "ResultOfTextRelation"),
+    "reference_range": ("LabReferenceRangeModifier", "referenceRangeNarrative", None),
+    "temporal": ("TimeMention", "relativeTemporalContext", "TemporalTextRelation"),
+    "strength": ("MedicationStrengthModifier", "medicationStrength", None),
+    "dosage": ("MedicationDosageModifier", "medicationDosage", None),
+    "duration": ("MedicationDurationModifier", "medicationDuration", None),
+    "form": ("MedicationFormModifier", "medicationForm", None),
+    "frequency": ("MedicationFrequencyModifier", "medicationFrequency", None),
+    "route": ("MedicationRouteModifier", "medicationRoute", None),
+}
+RELATION_CATEGORY = {"DegreeOfTextRelation": "degree_of", "LocationOfTextRelation": "location_of",
+                     "ResultOfTextRelation": "result_of", "TemporalTextRelation": "overlap"}
+
+
+class CtakesTypesMissing(ValueError):
+    pass
+
+
+def normalise_subject(text: str) -> str:
+    """Kiwi subject phrase -> cTAKES subject value."""
+    t = text.lower()
+    if "donor" in t:
+        family = any(w in t for w in ("mother", "father", "sister", "brother", "son", "daughter", "sibling",
+                                      "family", "parent", "aunt", "uncle", "cousin"))
+        return "donor_family_member" if family else "donor_other"
+    if any(w in t for w in ("mother", "father", "sister", "brother", "son", "daughter", "sibling", "family",
+                            "parent", "aunt", "uncle", "cousin", "grand", "wife", "husband", "child", "mom", "dad")):
+        return "family_member"
+    if t.strip() in ("patient", "pt", "he", "she", "the patient"):
+        return "patient"
+    return "other"
+
+
+def require_ctakes(view: Cas) -> None:
+    if not view.typesystem.contains_type(f"{TEXTSEM}.DiseaseDisorderMention"):
+        raise CtakesTypesMissing("--ctakes needs the cTAKES typesystem (pass --typesystem with cTAKES's "
+                                 "TypeSystem.xml, or annotate cTAKES output)")
+
+
+def _identified(cls, span: Span, type_id: int, **extra):
+    fs = cls(begin=span.start, end=span.end, id=0, typeID=type_id, discoveryTechnique=DISCOVERY_TECHNIQUE,
+             confidence=round(float(span.confidence), 4), polarity=1, uncertainty=0, conditional=False,
+             generic=False, subject="patient", historyOf=0)
+    for k, v in extra.items():
+        setattr(fs, k, v)
+    return fs
+
+
+@dataclass
+class CtakesCounts:
+    mentions: int = 0
+    modifiers: int = 0
+    relations: int = 0
+    created: dict = field(default_factory=dict)  # ("e"|"m", span key) -> new cTAKES annotation
+
+
+def project(view: Cas, ext: Extraction, existing: dict[tuple[int, int, str], object] | None = None) -> CtakesCounts:
+    """Write ``ext`` into cTAKES types. ``existing`` maps Kiwi entity keys to cTAKES mentions to update
+    in place (``--entities-from ctakes``) instead of creating new ones."""
+    require_ctakes(view)
+    ts = view.typesystem
+    text = view.sofa_string or ""
+    counts = CtakesCounts()
+    get = lambda short: ts.get_type(f"{TEXTSEM}.{short}")  # noqa: E731
+    mods_of: dict[tuple, list] = {}
+    for r in ext.relations:
+        mods_of.setdefault(r.entity.key(), []).append(r.modifier)
+    sign_spans = {(m.begin, m.end) for m in view.select(f"{TEXTSEM}.SignSymptomMention")}
+    mention_of: dict[tuple, object] = {}
+    for ent in sorted(ext.entities, key=lambda s: (s.start, s.end)):
+        mods = sorted(mods_of.get(ent.key(), []), key=lambda s: (s.start, s.end))
+        labels = {m.label for m in mods}
+        if existing and ent.key() in existing:
+            mention = existing[ent.key()]
+        else:
+            if ent.label == "problem":
+                short = "SignSymptomMention" if (ent.start, ent.end) in sign_spans else "DiseaseDisorderMention"
+            elif ent.label == "test":
+                short = "LabMention" if labels & {"labvalue", "reference_range"} else "ProcedureMention"
+            elif ent.label == "drug":
+                short = "MedicationMention"
+            else:
+                short = "ProcedureMention"
+            mention = _identified(get(short), ent, TYPE_IDS[short])
+            view.add(mention)
+            counts.mentions += 1
+            counts.created[("e", ent.key())] = mention
+        mention.polarity = -1 if "negation" in labels else 1
+        mention.uncertainty = 1 if "uncertain" in labels else 0
+        mention.conditional = "condition" in labels
+        subj = next((m for m in mods if m.label == "subject"), None)
+        mention.subject = normalise_subject(text[subj.start:subj.end]) if subj else "patient"
+        mention_of[ent.key()] = mention
+    made: dict[tuple, object] = {}
+    for ent_key, mention in mention_of.items():
+        for mod in sorted(mods_of.get(ent_key, []), key=lambda s: (s.start, s.end)):
+            short, feature, rel_short = MODIFIER_MAP[mod.label]
+            fs = made.get(mod.key())
+            if fs is None:
+                extra = {}
+                if short == "PolarityModifier":
+                    extra["polarity"] = -1
+                fs = _identified(get(short), mod, TYPE_IDS.get(short, 0), **extra)
+                if short == "UncertaintyModifier":
+                    fs.uncertainty = 1
+                if short == "ConditionalModifier":
+                    fs.conditional = True
+                if short == "SubjectModifier":
+                    fs.subject = normalise_subject(text[mod.start:mod.end])
+                if ts.is_instance_of(fs.type.name, f"{TEXTSEM}.Modifier"):
+                    fs.category = mod.label
+                view.add(fs)
+                made[mod.key()] = fs
+                counts.modifiers += 1
+                counts.created[("m", mod.key())] = fs
+            target = fs
+            if rel_short is not None:
+                target = _relation(view, rel_short, mention, fs, mod.confidence)
+                counts.relations += 1
+            if feature and _has_feature(mention, feature) and getattr(mention, feature, None) is None:
+                setattr(mention, feature, target)
+    return counts
+
+
+def _relation(view: Cas, short: str, arg1, arg2, confidence: float):
+    ts = view.typesystem
+    arg_t = ts.get_type(f"{RELATION}.RelationArgument")
+    a1, a2 = arg_t(argument=arg1, role="Argument", id=0), arg_t(argument=arg2, role="Related_to", id=0)
+    rel = ts.get_type(f"{RELATION}.{short}")(arg1=a1, arg2=a2, category=RELATION_CATEGORY[short], id=0,
+                                             discoveryTechnique=DISCOVERY_TECHNIQUE,
+                                             confidence=round(float(confidence), 4), polarity=1, uncertainty=0,
+                                             conditional=False)
+    view.add(a1)
+    view.add(a2)
+    view.add(rel)
+    return rel
+
+
+def remove_projection(view: Cas, twin) -> int:
+    """Remove a projected cTAKES annotation with the relations (and their arguments) that point at it."""
+    removed = 0
+    rel_top = f"{RELATION}.BinaryTextRelation"
+    if view.typesystem.contains_type(rel_top):
+        for rel in list(view.select(rel_top)):
+            args = [rel.get("arg1"), rel.get("arg2")]
+            if any(a is not None and a.get("argument") is twin for a in args):
+                for a in args:
+                    if a is not None:
+                        _remove_quiet(view, a)
+                view.remove(rel)
+                removed += 1
+    _remove_quiet(view, twin)
+    return removed + 1
+
+
+def _remove_quiet(view: Cas, fs) -> None:
+    try:
+        view.remove(fs)
+    except ValueError:
+        pass  # not indexed
+
+
+def _has_feature(fs, name: str) -> bool:
+    return any(f.name == name for f in fs.type.all_features)
+
+
+def ctakes_entities(view: Cas) -> tuple[list[Span], dict[tuple[int, int, str], object]]:
+    """cTAKES mentions of the CAS as Kiwi entity spans, and the mention behind each span."""
+    spans: list[Span] = []
+    by_key: dict[tuple[int, int, str], object] = {}
+    for short, label in CTAKES_TO_KIWI.items():
+        name = f"{TEXTSEM}.{short}"
+        if not view.typesystem.contains_type(name):
+            continue
+        for m in view.select(name):
+            if m.type.name != name:
+                continue  # subtypes are visited under their own name
+            span = Span(m.begin, m.end, label, 1.0)
+            if span.key() not in by_key:
+                spans.append(span)
+                by_key[span.key()] = m
+    return sorted(spans, key=lambda s: (s.start, s.end)), by_key
