@@ -254,20 +254,23 @@ def import_(source, fmt, outdir, entities_only) -> None:
 
 @main.command("export")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["brat"]), default="brat", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["brat", "medcat", "medcattrainer", "jsoncas"]), default="brat",
+              show_default=True, help="brat: NAME.txt + NAME.ann. medcat: NAME.json in MedCAT's output shape. "
+              "medcattrainer: one project export for review. jsoncas: NAME.json, UIMA JSON CAS.")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--typesystem", "typesystems", multiple=True, type=click.Path(exists=True, path_type=Path))
 def export(source, fmt, outdir, typesystems) -> None:
-    """Write the Kiwi annotations of XMI files as brat .txt + .ann (character offsets).
+    """Write the Kiwi annotations of XMI files in another format (offsets: characters of the note).
 
     \b
-    Example:
+    Examples:
       kiwi-cas export --format brat annotated/ -o brat_out/
+      kiwi-cas export --format medcattrainer annotated/ -o review/
     """
-    from kiwi_cas.formats.convert import xmi_folder_to_brat
+    from kiwi_cas.formats.convert import export_folder
 
-    n = xmi_folder_to_brat(source, outdir, tuple(typesystems))
-    click.echo(f"wrote {n} brat documents to {outdir}", err=True)
+    n = export_folder(source, outdir, fmt, tuple(typesystems))
+    click.echo(f"exported {n} documents to {outdir} ({fmt})", err=True)
 
 
 @main.group()

@@ -31,11 +31,29 @@ def brat_folder_to_xmi(source: Path, outdir: Path, entities_only: bool = False) 
     return n
 
 
-def xmi_folder_to_brat(source: Path, outdir: Path, typesystems: tuple[Path, ...] = ()) -> int:
+def export_folder(source: Path, outdir: Path, fmt: str, typesystems: tuple[Path, ...] = ()) -> int:
+    """Kiwi annotations of XMI files -> brat, MedCAT JSON, a MedCATtrainer export or UIMA JSON CAS."""
+    import json
+
+    from kiwi_cas.formats.medcat import medcat_document, medcattrainer_export
+
     files = [source] if source.is_file() else sorted(source.rglob("*.xmi"))
+    docs = []
     for path in files:
         cas = load_xmi(path, typesystems).cas
         doc = Document(document_name(path), cas.sofa_string or "", read_kiwi(cas))
-        atomic_write(outdir / f"{doc.name}.txt", doc.text.encode("utf-8"))
-        atomic_write(outdir / f"{doc.name}.ann", brat.format_ann(doc).encode("utf-8"))
+        if fmt == "brat":
+            atomic_write(outdir / f"{doc.name}.txt", doc.text.encode("utf-8"))
+            atomic_write(outdir / f"{doc.name}.ann", brat.format_ann(doc).encode("utf-8"))
+        elif fmt == "medcat":
+            atomic_write(outdir / f"{doc.name}.json", json.dumps(medcat_document(doc), indent=1).encode("utf-8"))
+        elif fmt == "jsoncas":
+            atomic_write(outdir / f"{doc.name}.json", serialize(cas, "jsoncas"))
+        elif fmt == "medcattrainer":
+            docs.append(doc)
+        else:
+            raise ValueError(f"unknown format {fmt!r}")
+    if fmt == "medcattrainer":
+        atomic_write(outdir / "medcattrainer_export.json",
+                     json.dumps(medcattrainer_export(docs), indent=1).encode("utf-8"))
     return len(files)

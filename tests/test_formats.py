@@ -1,0 +1,61 @@
+"""MedCAT-shaped and JSON CAS exports of annotated XMI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cassis import load_cas_from_json
+
+from tests.helpers import run
+
+TEXT = "Patient denies chest pain. His mother had breast cancer. Aspirin 81 mg daily."
+
+
+def _annotated(tmp_path, annotator):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "n1.txt").write_text(TEXT)
+    run([tmp_path / "in"], tmp_path / "xmi", annotator)
+    return tmp_path / "xmi"
+
+
+def _export(src, fmt, out):
+    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "export", "--format", fmt, str(src), "-o", str(out)],
+                   check=True, capture_output=True)
+
+
+def test_medcat_shape_and_meta_annotations(tmp_path, annotator):
+    xmi = _annotated(tmp_path, annotator)
+    _export(xmi, "medcat", tmp_path / "mc")
+    doc = json.loads((tmp_path / "mc" / "n1.json").read_text())
+    ents = list(doc["entities"].values())
+    assert ents and set(ents[0]) >= {"pretty_name", "cui", "type_ids", "source_value", "start", "end", "acc", "id",
+                                    "meta_anns"}
+    for e in ents:
+        assert TEXT[e["start"]:e["end"]] == e["source_value"]
+    pain = next(e for e in ents if e["source_value"] == "chest pain")
+    assert pain["meta_anns"]["Presence"]["value"] == "False"
+    assert pain["meta_anns"]["Subject/Experiencer"] == {"value": "Patient", "name": "Subject/Experiencer",
+                                                        "confidence": pain["meta_anns"]["Subject/Experiencer"]["confidence"]}
+
+
+def test_medcattrainer_export_links_relations(tmp_path, annotator):
+    xmi = _annotated(tmp_path, annotator)
+    _export(xmi, "medcattrainer", tmp_path / "mct")
+    data = json.loads((tmp_path / "mct" / "medcattrainer_export.json").read_text())
+    doc = data["projects"][0]["documents"][0]
+    ids = {a["id"]: a for a in doc["annotations"]}
+    assert doc["relations"]
+    for r in doc["relations"]:
+        assert ids[r["start_entity"]]["start"] == r["start_entity_start_idx"]
+        assert ids[r["end_entity"]]["value"] == r["end_entity_value"]
+    assert any(isinstance(a["meta_anns"], list) and a["meta_anns"] for a in doc["annotations"])
+
+
+def test_jsoncas_export_round_trips_text(tmp_path, annotator):
+    xmi = _annotated(tmp_path, annotator)
+    _export(xmi, "jsoncas", tmp_path / "js")
+    cas = load_cas_from_json((tmp_path / "js" / "n1.json").read_text())
+    assert cas.sofa_string == TEXT
+    assert len(cas.select("org.clinicalnlp.kiwi.type.ClinicalEntity")) >= 2
