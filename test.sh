@@ -3,11 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-if ! dpkg -s libuima-core-java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+if ! dpkg -s libuima-core-java rabbitmq-server >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless >/dev/null 2>&1 || {
-      apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless >/dev/null; }
+    apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless rabbitmq-server >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless rabbitmq-server >/dev/null; }
   else
     echo "note: libuima-core-java/javac missing and not root: the Apache UIMA Java checks will be skipped" >&2
   fi

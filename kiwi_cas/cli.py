@@ -273,6 +273,48 @@ def export(source, fmt, outdir, typesystems) -> None:
     click.echo(f"exported {n} documents to {outdir} ({fmt})", err=True)
 
 
+@main.command()
+@click.option("--host", default="localhost", show_default=True)
+@click.option("--port", default=61616, show_default=True, help="STOMP port of the broker (ActiveMQ default 61616).")
+@click.option("--user", default="guest", show_default=True)
+@click.option("--password", default="guest", show_default=True)
+@click.option("--receive-queue", default="JavaToPy", show_default=True, help="Queue cTAKES sends CASes to.")
+@click.option("--send-queue", default="PyToJava", show_default=True, help="Queue annotated CASes go back on.")
+@click.option("--error-queue", default="KiwiPbjErrors", show_default=True,
+              help="Queue for JSON reports of skipped (bad) messages; never holds note text.")
+@click.option("--typesystem", "typesystems", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Typesystem of the incoming XMI. Default: the bundled cTAKES typesystem.")
+@click.option("--extractor", type=click.Choice(["bert", "llama"]), default="bert", show_default=True)
+@click.option("--model", type=click.Path(exists=True, file_okay=False), default=None)
+@click.option("--task", type=click.Choice(["all", "ner", "re"]), default="all", show_default=True)
+@click.option("--ctakes", is_flag=True, help="Also write cTAKES types (polarity, uncertainty, relations).")
+@click.option("--entities-from", type=click.Choice(["kiwi", "ctakes"]), default="kiwi", show_default=True)
+def pbj(host, port, user, password, receive_queue, send_queue, error_queue, typesystems, extractor, model, task,
+        ctakes, entities_from) -> None:
+    """Serve a cTAKES PBJ pipeline over STOMP: receive XMI, annotate, send back, in order.
+
+    Stops on cTAKES's stop message (which it forwards), SIGINT or SIGTERM.
+
+    \b
+    Example (cTAKES piper file runs the Java side):
+      kiwi-cas pbj --port 61616 --ctakes --task re --entities-from ctakes
+    """
+    import logging
+
+    from kiwi_cas.annotator import AnnotatorConfig, KiwiAnnotator
+    from kiwi_cas.pbj import DEFAULT_TYPESYSTEM, PbjConfig, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    annotator = KiwiAnnotator(AnnotatorConfig(extractor=extractor, model=model, task=task, ctakes=ctakes,
+                                              entities_from=entities_from))
+    config = PbjConfig(host=host, port=port, user=user, password=password, receive_queue=receive_queue,
+                       send_queue=send_queue, error_queue=error_queue,
+                       typesystems=tuple(typesystems) or (DEFAULT_TYPESYSTEM,))
+    stats = serve(annotator, config)
+    click.echo(f"pbj: {stats.processed} annotated, {stats.failed} skipped"
+               + (" (stop message received)" if stats.stopped_by_message else ""), err=True)
+
+
 @main.group()
 def models() -> None:
     """Inspect model folders."""

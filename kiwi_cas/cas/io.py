@@ -105,9 +105,14 @@ def resolve_typesystems(input_path: Path, explicit: tuple[Path, ...]) -> tuple[s
 def load_xmi(path: Path, typesystems: tuple[Path, ...] = (), lenient: bool = False,
              max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
     data = _read_bytes(path, max_bytes)
+    return load_xmi_bytes(data, resolve_typesystems(path, typesystems), lenient, max_bytes)
+
+
+def load_xmi_bytes(data: bytes, ts_paths: tuple[str, ...], lenient: bool = False,
+                   max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
+    """XMI from memory (a file's bytes, or a message body), typesystem paths already resolved."""
     if not data.strip():
         raise InputError("empty_file", "the file is empty")
-    ts_paths = resolve_typesystems(path, typesystems)
     try:
         ts = merged_typesystem(ts_paths)
     except TypeSystemError as exc:
