@@ -6,7 +6,7 @@ This is the text-only core shared by the CAS annotator and by training's dev eva
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from kiwi_cas.extractors.base import Extractor
@@ -19,7 +19,6 @@ class NoteInput:
     text: str
     sentences: list[tuple[int, int]] | None = None  # None: use the built-in splitter
     entities: list[Span] | None = None  # given entities (task "re"), document offsets
-    _resolved: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
 
 def extract_notes(extractor: Extractor, notes: Sequence[NoteInput]) -> list[Extraction]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from cassis import Cas
 
-from kiwi_cas import schema
 from kiwi_cas.spans import Extraction, Span
 
 P = "org.apache.ctakes.typesystem.type"

@@ -29,7 +29,7 @@ from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_seg
 from kiwi_cas.extractors.bert.tagging import TagSet, token_span, token_tags
 from kiwi_cas.pipeline import NoteInput, extract_notes
 from kiwi_cas.sentences import split_sentences
-from kiwi_cas.spans import Document, Extraction
+from kiwi_cas.spans import Document
 
 
 @dataclass

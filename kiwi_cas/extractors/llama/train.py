@@ -144,6 +144,7 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         if stopped_early:
             break
     model.save_pretrained(out_dir, safe_serialization=True)
+    (out_dir / "README.md").unlink(missing_ok=True)  # peft's generic model card; kiwi_model.json says how
     _to_fp16(out_dir / "adapter_model.safetensors")
     meta = {
         "kind": "llama", "name": config.name, "version": __version__, "adapter": True,
