@@ -1,10 +1,11 @@
-"""End-to-end throughput of `annotate` with the shipped BERT model: read XMI, extract, write XMI.
+"""End-to-end throughput of `annotate`: read XMI, extract, write XMI (BERT by default, or LLaMA).
 
 Prints notes/s and seconds/note, split into XMI I/O, model and other, model load
 included, and the machine it ran on. Inputs: MTSamples notes from ../shared (as XMI
 without annotations) when present, else the examples, repeated to N notes.
 
     python benchmarks/throughput.py -n 50 [--threads 2] [--batch-size 8]
+    python benchmarks/throughput.py -n 4 --extractor llama [--unconstrained]
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--extractor", default="bert", choices=["bert", "llama"])
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--unconstrained", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kiwi-bench-"))
     (tmp / "in").mkdir()
@@ -63,7 +67,8 @@ def main() -> None:
     from kiwi_cas.annotator import AnnotatorConfig, KiwiAnnotator
     from kiwi_cas.cas.io import atomic_write, load_input, serialize
 
-    annotator = KiwiAnnotator(AnnotatorConfig(model=args.model, threads=args.threads or None))
+    annotator = KiwiAnnotator(AnnotatorConfig(extractor=args.extractor, model=args.model, threads=args.threads or None,
+                                              backend=args.backend, constrained=not args.unconstrained))
     annotator.initialize()
     t_loaded = time.perf_counter()
     extractor = annotator.extractor
@@ -109,6 +114,11 @@ def main() -> None:
     print(f"  model        {model_time:7.2f} s  ({model_time / n:.3f} s/note)")
     print(f"  other        {other:7.2f} s  ({other / n:.3f} s/note: sentences, CAS writing)")
     print(f"steady state (load excluded): {(total - load_time) / n:.3f} s/note")
+    stats = getattr(getattr(extractor, "backend", None), "stats", None)
+    if stats is not None and stats.seconds:
+        print(f"LLaMA ({extractor.backend_name}, constrained={extractor.constrained}): {stats.prompts} prompts, "
+              f"{stats.prompts / stats.seconds:.2f} prompts/s, {stats.generated_tokens / stats.seconds:.1f} "
+              f"generated tokens/s; alignment dropped {dict(extractor.dropped) or 'nothing'}")
 
 
 if __name__ == "__main__":

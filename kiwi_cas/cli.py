@@ -99,7 +99,11 @@ def annotate(inputs, outdir, extractor, model, backend, constrained, task, ctake
                          max_bytes=max_bytes, output_format=output_format,
                          replace_invalid_xml_chars=replace_invalid_xml_chars, resume=resume, jobs=jobs,
                          batch_size=batch_size)
-    summary = run_corpus(items, config, options)
+    try:
+        summary = run_corpus(items, config, options)
+    except KeyboardInterrupt:
+        click.echo("interrupted: every output written so far is complete; rerun with --resume to go on", err=True)
+        sys.exit(130)
     click.echo(f"files: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped (resume)", err=True)
     click.echo(f"written: {summary.entities} entities, {summary.modifiers} modifiers, {summary.relations} relations",
                err=True)

@@ -22,6 +22,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+hf_logging.set_verbosity_error()  # loading reports are noise for users (and never carry note text)
+hf_logging.disable_progress_bar()
 
 from kiwi_cas import schema  # noqa: E402
 from kiwi_cas.extractors.bert.model import KiwiBertNet  # noqa: E402
