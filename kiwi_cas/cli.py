@@ -109,6 +109,9 @@ def annotate(inputs, outdir, extractor, model, backend, constrained, task, ctake
                err=True)
     if summary.dropped:
         click.echo(f"--lenient dropped {summary.dropped} structures of unknown types", err=True)
+    if summary.unaligned:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.unaligned.items()))
+        click.echo(f"model output not written (could not be aligned to the note): {reasons}", err=True)
     click.echo(f"speed: {summary.notes_per_second:.2f} notes/s over {summary.seconds:.1f}s", err=True)
     if summary.failed:
         click.echo(f"failures listed in {outdir / 'errors.jsonl'}", err=True)

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class FileResult:
     relations: int = 0
     dropped: int = 0
     typesystems: tuple[str, ...] = ()
+    unaligned: dict = field(default_factory=dict)  # LLaMA outputs dropped in alignment, by reason
 
 
 @dataclass
@@ -73,6 +75,7 @@ class RunSummary:
     modifiers: int = 0
     relations: int = 0
     dropped: int = 0
+    unaligned: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     failures: list[FileResult] = field(default_factory=list)
 
@@ -156,6 +159,8 @@ def process_batch(annotator: KiwiAnnotator, items: list[WorkItem], options: RunO
             results[item] = FileResult(str(item.source), str(item.output), False, exc.kind, str(exc))
         except Exception as exc:  # anything else about one file must not stop the run
             results[item] = FileResult(str(item.source), str(item.output), False, type(exc).__name__, _msg(exc))
+    counter = getattr(annotator.extractor, "dropped", None)
+    before = Counter(counter) if counter is not None else Counter()
     batches = [loaded] if len(loaded) > 1 else [[x] for x in loaded]
     while batches:
         batch = batches.pop(0)
@@ -181,7 +186,10 @@ def process_batch(annotator: KiwiAnnotator, items: list[WorkItem], options: RunO
             results[item] = FileResult(str(item.source), str(item.output), True, entities=len(ext.entities),
                                        modifiers=len(ext.modifiers), relations=len(ext.relations),
                                        dropped=lc.dropped, typesystems=lc.typesystem_paths)
-    return [results[i] for i in items]
+    out = [results[i] for i in items]
+    if counter is not None and out:
+        out[0].unaligned = dict(Counter(counter) - before)
+    return out
 
 
 def _view_text(cas, name: str) -> str:
@@ -257,6 +265,7 @@ def run_corpus(items: list[WorkItem], config: AnnotatorConfig, options: RunOptio
     with errors_path.open("a" if options.resume else "w", encoding="utf-8") as errlog:
         def consume(results: list[FileResult]) -> None:
             for r in results:
+                summary.unaligned.update(r.unaligned)
                 if r.ok:
                     r = _with_typesystem(ts_writer, r)
                 if r.ok:

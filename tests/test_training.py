@@ -88,3 +88,19 @@ def test_brat_round_trip_of_the_training_corpus(tmp_path):
         assert a.text == b.text and _keys(a) == _keys(b), txt.name
         n += 1
     assert n == 96
+
+
+def test_evaluate_cli_with_gold_entities(tmp_path):
+    """import --entities-only -> annotate --task re -> evaluate --task re --json, as the README describes."""
+    _write_corpus(tmp_path / "gold")
+    cli = [sys.executable, "-m", "kiwi_cas.cli"]
+    subprocess.run(cli + ["import", "--format", "brat", str(tmp_path / "gold"), "-o", str(tmp_path / "ents"),
+                          "--entities-only"], check=True, capture_output=True)
+    subprocess.run(cli + ["annotate", str(tmp_path / "ents"), "-o", str(tmp_path / "pred"), "--task", "re"],
+                   check=True, capture_output=True)
+    proc = subprocess.run(cli + ["evaluate", "--gold", str(tmp_path / "gold"), "--pred", str(tmp_path / "pred"),
+                                 "--task", "re", "--json"], check=True, capture_output=True, text=True)
+    report = json.loads(proc.stdout)
+    assert report["ner"]["exact"]["micro"]["f1"] == 1.0  # the gold entities went through untouched
+    assert report["re"]["exact"]["micro"]["n_gold"] == 12
+    assert report["re"]["exact"]["micro"]["f1"] > 0.5

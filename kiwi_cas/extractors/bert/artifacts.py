@@ -92,6 +92,7 @@ def save_model(net: KiwiBertNet, tokenizer, meta: ModelMeta, out_dir: Path) -> N
     (tmp / META_FILE).write_text(json.dumps(asdict(meta), indent=2) + "\n")
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in tmp.iterdir():
+        f.chmod(0o644)
         os.replace(f, out_dir / f.name)
     tmp.rmdir()
 
