@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-.venv/bin/kiwi-cas annotate examples/xmi examples/notes -o out/examples "$@"
-echo "outputs in out/examples/ (open with out/examples/TypeSystem.xml)" >&2
+.venv/bin/kiwi-cas annotate examples -o out/examples "$@"
+echo "outputs in out/examples/xmi/ and out/examples/notes/, each with its TypeSystem.xml" >&2
