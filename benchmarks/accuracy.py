@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="score only the first N dev notes (LLaMA on CPU is slow)")
     ap.add_argument("--unconstrained", action="store_true")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--precision", default="int8", choices=["int8", "fp32"])
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
@@ -57,7 +58,7 @@ def main() -> None:
         shutil.copy(f, plain / f.name)
 
     config = AnnotatorConfig(extractor=args.extractor, model=args.model, backend=args.backend,
-                             constrained=not args.unconstrained)
+                             constrained=not args.unconstrained, precision=args.precision)
     t0 = time.perf_counter()
     annotator = KiwiAnnotator(config)
     annotator.initialize()

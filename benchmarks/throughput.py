@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--extractor", default="bert", choices=["bert", "llama"])
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--unconstrained", action="store_true")
+    ap.add_argument("--precision", default="int8", choices=["int8", "fp32"])
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kiwi-bench-"))
     (tmp / "in").mkdir()
@@ -68,7 +69,8 @@ def main() -> None:
     from kiwi_cas.cas.io import atomic_write, load_input, serialize
 
     annotator = KiwiAnnotator(AnnotatorConfig(extractor=args.extractor, model=args.model, threads=args.threads or None,
-                                              backend=args.backend, constrained=not args.unconstrained))
+                                              backend=args.backend, constrained=not args.unconstrained,
+                                              precision=args.precision))
     annotator.initialize()
     t_loaded = time.perf_counter()
     extractor = annotator.extractor

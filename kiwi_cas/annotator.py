@@ -36,6 +36,7 @@ class AnnotatorConfig:
     threads: int | None = None
     backend: str = "auto"  # llama only: auto | vllm | transformers
     constrained: bool = True  # llama only: output = input text with tags inserted
+    precision: str = "int8"  # bert only: int8 (dynamic quantization, ~2x faster on CPU) | fp32 (as trained)
     ctakes: bool = False  # also write the findings in cTAKES types
     entities_from: str = "kiwi"  # task "re": take the given entities from Kiwi or cTAKES annotations
 
@@ -67,7 +68,8 @@ class KiwiAnnotator:
             from kiwi_cas.extractors.registry import load_extractor
 
             self.extractor = load_extractor(self.config.extractor, self.config.model, threads=self.config.threads,
-                                            backend=self.config.backend, constrained=self.config.constrained)
+                                            backend=self.config.backend, constrained=self.config.constrained,
+                                            precision=self.config.precision)
 
     def process(self, cas: Cas) -> Cas:
         return self.process_batch([cas])[0]

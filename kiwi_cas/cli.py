@@ -40,6 +40,9 @@ def main() -> None:
 @click.option("--model", type=click.Path(exists=True, file_okay=False), default=None,
               help="Model folder. Default: the embedded MTSamples model of the extractor. For llama, any "
                    "causal-LM folder (e.g. the official Kiwi LLaMA-3 weights) runs with Kiwi's exact templates.")
+@click.option("--precision", type=click.Choice(["int8", "fp32"]), default="int8", show_default=True,
+              help="bert only: int8 quantizes the encoder's linear layers on load (about 2x faster on CPU, "
+                   "~1 F1 point lower NER); fp32 runs the weights exactly as trained.")
 @click.option("--backend", type=click.Choice(["auto", "vllm", "transformers"]), default="auto", show_default=True,
               help="llama only: auto picks vLLM where CUDA and vllm exist, else transformers.")
 @click.option("--constrained/--unconstrained", default=True, show_default=True,
@@ -69,7 +72,7 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Skip inputs whose output already exists (outputs are written atomically).")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Parallel worker processes (CPU threads are split).")
 @click.option("--batch-size", default=8, show_default=True, help="Notes per extractor call.")
-def annotate(inputs, outdir, extractor, model, backend, constrained, task, ctakes, entities_from, typesystems, lenient, view, sentence_type, write_sentences,
+def annotate(inputs, outdir, extractor, model, precision, backend, constrained, task, ctakes, entities_from, typesystems, lenient, view, sentence_type, write_sentences,
              output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
 
@@ -94,7 +97,7 @@ def annotate(inputs, outdir, extractor, model, backend, constrained, task, ctake
         raise click.UsageError("no input files found (looked for *.xmi and *.txt)")
     config = AnnotatorConfig(extractor=extractor, model=model, task=task, view=view, sentence_type=sentence_type,
                              write_sentences=write_sentences, backend=backend, constrained=constrained,
-                             ctakes=ctakes, entities_from=entities_from)
+                             ctakes=ctakes, entities_from=entities_from, precision=precision)
     options = RunOptions(outdir=outdir, typesystems=tuple(typesystems), lenient=lenient, encoding=encoding,
                          max_bytes=max_bytes, output_format=output_format,
                          replace_invalid_xml_chars=replace_invalid_xml_chars, resume=resume, jobs=jobs,

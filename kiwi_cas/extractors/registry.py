@@ -14,7 +14,7 @@ def load_extractor(kind: str = "bert", model: str | Path | None = None, **option
         from kiwi_cas.extractors.bert.extractor import BertExtractor, configure_threads
 
         configure_threads(options.get("threads"))
-        return BertExtractor(model)
+        return BertExtractor(model, precision=options.get("precision") or "int8")
     if kind == "llama":
         from kiwi_cas.extractors.bert.extractor import configure_threads
         from kiwi_cas.extractors.llama.extractor import LlamaExtractor

@@ -25,9 +25,19 @@ class BertExtractor:
     """Entities, modifiers and relations from one encoder pass per sentence."""
 
     def __init__(self, model_dir: str | Path | None = None, batch_tokens: int = 4096,
-                 net=None, tokenizer=None, meta=None) -> None:
+                 net=None, tokenizer=None, meta=None, precision: str = "int8") -> None:
+        """``precision="int8"`` (default): dynamic int8 quantization (per-channel) of the encoder's linear
+        layers, about twice as fast on CPU at a small accuracy cost (both measured in the README);
+        ``fp32`` runs the weights exactly as trained."""
         if net is None:
             net, tokenizer, meta = load_model(Path(model_dir) if model_dir else default_model_path())
+            if precision == "int8":
+                from torch.ao.quantization import per_channel_dynamic_qconfig
+
+                net.encoder = torch.ao.quantization.quantize_dynamic(
+                    net.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
+            elif precision != "fp32":
+                raise ValueError(f"precision must be int8 or fp32, not {precision!r}")
         self.net, self.tokenizer, self.meta = net, tokenizer, meta
         self.batch_tokens = batch_tokens
         self.ent_tags = TagSet(tuple(meta.entity_labels))
