@@ -80,6 +80,10 @@ def main() -> None:
     dropped = getattr(annotator.extractor, "dropped", None)
     if dropped:
         print("LLaMA outputs dropped in alignment:", dict(dropped))
+    stats = getattr(getattr(annotator.extractor, "backend", None), "stats", None)
+    if stats is not None and stats.seconds:
+        print(f"LLaMA generation: {stats.prompts} prompts, {stats.prompts / stats.seconds:.2f} prompts/s, "
+              f"{stats.generated_tokens / stats.seconds:.1f} generated tokens/s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
