@@ -114,3 +114,10 @@ def test_kiwi_templates_and_marking():
         p.re_prompt("Patient has fever", 12, 17, "problem")
     assert mark("left knee pain", [(0, 14, "problem"), (0, 9, "bodyloc")]) == \
         '<span class="problem"><span class="bodyloc">left knee</span> pain</span>'
+
+
+def test_kiwi_stop_marker_is_cut():
+    from kiwi_cas.extractors.llama.extractor import _cut
+
+    assert _cut('No <span class="problem">fever</span>. <EOS> ### Input Text: more', "<EOS>") == \
+        'No <span class="problem">fever</span>. '

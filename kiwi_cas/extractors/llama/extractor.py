@@ -74,13 +74,16 @@ class LlamaExtractor:
         self.dropped: Counter = Counter()
         self.name = f"llama:{self.meta.get('name', model_dir.name)}@{self.meta.get('version', '?')}"
 
+    def _generate(self, reqs: list[GenRequest]) -> list[str]:
+        return [_cut(o, self.prompts.stop) for o in self.backend.generate(reqs, self.constrained)]
+
     def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None) -> list[Extraction]:
         texts = list(texts)
         results = [Extraction() for _ in texts]
         if entities is None:
             lead = _lead(self.prompts.ner)
             reqs = [GenRequest(self.prompts.ner_prompt(t), lead + t, schema.ENTITY_LABELS) for t in texts]
-            outputs = self.backend.generate(reqs, self.constrained)
+            outputs = self._generate(reqs)
             for i, (text, out) in enumerate(zip(texts, outputs)):
                 a = align(text, out, set(schema.ENTITY_LABELS))
                 self.dropped.update({f"ner_{k}": v for k, v in a.dropped.items()})
@@ -97,7 +100,7 @@ class LlamaExtractor:
                 reqs.append(GenRequest(self.prompts.re_prompt(text, ent.start, ent.end, ent.label),
                                        _lead(template) + marked, schema.ALLOWED_PAIRS[ent.label]))
                 owners.append((i, ent))
-        outputs = self.backend.generate(reqs, self.constrained) if reqs else []
+        outputs = self._generate(reqs) if reqs else []
         for (i, ent), out in zip(owners, outputs):
             a = align(texts[i], out, set(schema.ALLOWED_PAIRS[ent.label]), ignore={ent.label})
             self.dropped.update({f"re_{k}": v for k, v in a.dropped.items()})
@@ -113,6 +116,11 @@ class LlamaExtractor:
                     res.modifiers.append(mod)
                 res.relations.append(Relation(ent, mod))
         return results
+
+
+def _cut(output: str, stop: str) -> str:
+    """Kiwi's templates end the answer with a textual stop marker ("<EOS>"); drop it and what follows."""
+    return output.split(stop, 1)[0] if stop else output
 
 
 def merged_folder(base: Path, adapter: Path) -> Path:
