@@ -81,11 +81,11 @@ class KiwiAnnotator:
         views = [self._view(c) for c in cases]
         notes: list[NoteInput] = []
         existing: list[dict] = []
+        from_ctakes = self.config.task == "re" and self.config.entities_from == "ctakes"
         for view in views:
             sentences, _ = cas_sentences(view, self.config.sentence_type)
             if self.config.ctakes:
                 require_ctakes(view)
-            from_ctakes = self.config.task == "re" and self.config.entities_from == "ctakes"
             remove_kiwi(view, keep_entities=self.config.task == "re" and not from_ctakes)
             given, mentions = None, {}
             if from_ctakes:
@@ -100,8 +100,7 @@ class KiwiAnnotator:
         for view, ext, mentions in zip(views, found, existing):
             if self.config.task == "ner":
                 ext.modifiers, ext.relations = [], []
-            write_entities = self.config.task != "re" or self.config.entities_from == "ctakes"
-            counts = write_kiwi(view, ext, self.extractor.name, write_entities=write_entities)
+            counts = write_kiwi(view, ext, self.extractor.name, write_entities=self.config.task != "re" or from_ctakes)
             if self.config.ctakes:
                 projected = project(view, ext, existing=mentions)
                 for key, twin in projected.created.items():

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from kiwi_cas.annotator import AnnotatorConfig, KiwiAnnotator
 from kiwi_cas.cas.kiwi_annotations import read_kiwi
-from kiwi_cas.cas.io import InputError, atomic_write, check_xml_text, load_input, replace_invalid_xml_chars, \
+from kiwi_cas.cas.io import atomic_write, check_xml_text, describe_error, load_input, replace_invalid_xml_chars, \
     serialize, write_typesystem
 from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES
 from kiwi_cas.cas.typesystem import TypeSystemError, merged_typesystem
@@ -155,10 +155,8 @@ def process_batch(annotator: KiwiAnnotator, items: list[WorkItem], options: RunO
             elif options.output_format == "xmi":
                 check_xml_text(text)
             loaded.append((item, lc))
-        except InputError as exc:
-            results[item] = FileResult(str(item.source), str(item.output), False, exc.kind, str(exc))
-        except Exception as exc:  # anything else about one file must not stop the run
-            results[item] = FileResult(str(item.source), str(item.output), False, type(exc).__name__, _msg(exc))
+        except Exception as exc:  # anything about one file must not stop the run
+            results[item] = _failure(item, exc)
     counter = getattr(annotator.extractor, "dropped", None)
     before = Counter(counter) if counter is not None else Counter()
     batches = [loaded] if len(loaded) > 1 else [[x] for x in loaded]
@@ -170,18 +168,14 @@ def process_batch(annotator: KiwiAnnotator, items: list[WorkItem], options: RunO
             if len(batch) > 1:  # isolate the file that failed
                 batches = [[x] for x in batch] + batches
                 continue
-            item = batch[0][0]
-            results[item] = FileResult(str(item.source), str(item.output), False, type(exc).__name__, _msg(exc))
+            results[batch[0][0]] = _failure(batch[0][0], exc)
             continue
         for item, lc in batch:
             ext = read_kiwi(lc.cas.get_view(annotator.config.view))
             try:
                 atomic_write(item.output, serialize(lc.cas, options.output_format))
-            except InputError as exc:
-                results[item] = FileResult(str(item.source), str(item.output), False, exc.kind, str(exc))
-                continue
             except Exception as exc:
-                results[item] = FileResult(str(item.source), str(item.output), False, type(exc).__name__, _msg(exc))
+                results[item] = _failure(item, exc)
                 continue
             results[item] = FileResult(str(item.source), str(item.output), True, entities=len(ext.entities),
                                        modifiers=len(ext.modifiers), relations=len(ext.relations),
@@ -204,9 +198,9 @@ def _worker_batch(items: list[WorkItem], options: RunOptions) -> list[FileResult
     return process_batch(_worker, items, options)
 
 
-def _msg(exc: Exception, limit: int = 300) -> str:
-    m = str(exc)
-    return m if len(m) <= limit else m[:limit] + "..."
+def _failure(item: WorkItem, exc: Exception) -> FileResult:
+    kind, message = describe_error(exc)
+    return FileResult(str(item.source), str(item.output), False, kind, message)
 
 
 # ---- driver ------------------------------------------------------------------------------

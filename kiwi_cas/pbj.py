@@ -23,7 +23,7 @@ from pathlib import Path
 import stomp
 
 from kiwi_cas.annotator import KiwiAnnotator
-from kiwi_cas.cas.io import InputError, load_xmi_bytes, serialize
+from kiwi_cas.cas.io import describe_error, load_xmi_bytes, serialize
 from kiwi_cas.schema import TYPESYSTEM_PATH
 
 STOP_MESSAGE = "Apache cTAKES PBJ Stop Message."
@@ -109,8 +109,8 @@ class PbjWorker:
                 self.annotator.process(loaded.cas)
                 result = serialize(loaded.cas, "xmi").decode("utf-8")
             except Exception as exc:  # a bad CAS is reported and skipped, never fatal
-                kind = exc.kind if isinstance(exc, InputError) else type(exc).__name__
-                report = {"message_id": msg_id, "error_type": kind, "message": str(exc)[:300]}
+                kind, message = describe_error(exc)
+                report = {"message_id": msg_id, "error_type": kind, "message": message}
                 self.stats.failed += 1
                 self.stats.errors.append(report)
                 log.warning("skipped message %s: %s", msg_id, kind)

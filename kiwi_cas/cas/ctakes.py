@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from cassis import Cas
 
+from kiwi_cas.cas.kiwi_annotations import has_feature
 from kiwi_cas.spans import Extraction, Span
 
 P = "org.apache.ctakes.typesystem.type"
@@ -159,7 +160,7 @@ def project(view: Cas, ext: Extraction, existing: dict[tuple[int, int, str], obj
             if rel_short is not None:
                 target = _relation(view, rel_short, mention, fs, mod.confidence)
                 counts.relations += 1
-            if feature and _has_feature(mention, feature) and getattr(mention, feature, None) is None:
+            if feature and has_feature(mention, feature) and getattr(mention, feature, None) is None:
                 setattr(mention, feature, target)
     return counts
 
@@ -200,10 +201,6 @@ def _remove_quiet(view: Cas, fs) -> None:
         view.remove(fs)
     except ValueError:
         pass  # not indexed
-
-
-def _has_feature(fs, name: str) -> bool:
-    return any(f.name == name for f in fs.type.all_features)
 
 
 def ctakes_entities(view: Cas) -> tuple[list[Span], dict[tuple[int, int, str], object]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -45,7 +46,6 @@ class LoadedCas:
     cas: Cas
     typesystem_paths: tuple[str, ...]
     dropped: int = 0  # structures of unknown types dropped under --lenient
-    input_counts: Counter = field(default_factory=Counter)
 
 
 def type_name_of(element: etree._Element) -> str | None:
@@ -132,15 +132,12 @@ def load_xmi_bytes(data: bytes, ts_paths: tuple[str, ...], lenient: bool = False
         raise InputError("unknown_type", f"{dropped} structures of types missing from the typesystem: {shown}; "
                          "pass --typesystem with the producing tool's typesystem, or --lenient to drop them")
     try:
-        import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cas = load_cas_from_xmi(BytesIO(data), typesystem=ts, lenient=lenient, trusted=False)
     except Exception as exc:  # cassis raises many types for bad XMI (KeyError, ValueError, TypeNotFoundError)
         raise InputError("bad_xmi", f"cannot load XMI: {type(exc).__name__}: {_short(exc)}") from exc
-    for n in missing:
-        del counts[n]
-    return LoadedCas(cas, ts_paths, dropped, counts)
+    return LoadedCas(cas, ts_paths, dropped)
 
 
 def load_text(path: Path, encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
@@ -222,6 +219,13 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError("unreadable", f"cannot read: {exc.strerror}") from exc
+
+
+def describe_error(exc: Exception) -> tuple[str, str]:
+    """(error type, message) of a per-file failure, for error logs and reports."""
+    if isinstance(exc, InputError):
+        return exc.kind, str(exc)
+    return type(exc).__name__, _short(exc)
 
 
 def _short(exc: Exception, limit: int = 300) -> str:

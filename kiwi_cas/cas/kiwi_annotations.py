@@ -35,7 +35,7 @@ def remove_kiwi(view: Cas, keep_entities: bool = False) -> int:
             continue
         if keep_entities and view.typesystem.is_instance_of(fs.type.name, schema.ENTITY_SUPERTYPE):
             continue
-        twin = fs.get("ctakesTwin") if _has(fs, "ctakesTwin") else None
+        twin = fs.get("ctakesTwin") if has_feature(fs, "ctakesTwin") else None
         if twin is not None:
             from kiwi_cas.cas.ctakes import remove_projection
 
@@ -45,7 +45,7 @@ def remove_kiwi(view: Cas, keep_entities: bool = False) -> int:
     return removed
 
 
-def _has(fs, feature: str) -> bool:
+def has_feature(fs, feature: str) -> bool:
     return any(f.name == feature for f in fs.type.all_features)
 
 

@@ -75,11 +75,12 @@ def medcattrainer_export(docs: list[Document], project: str = "kiwi_cas") -> dic
     out_docs = []
     for d_id, doc in enumerate(docs):
         spans = sorted(set(doc.annotations.entities) | set(doc.annotations.modifiers), key=lambda s: (s.start, s.end))
+        entity_keys = {e.key() for e in doc.annotations.entities}
         ids = {}
         anns = []
         for a_id, s in enumerate(spans):
-            ids[(s.key(), s in doc.annotations.entities)] = a_id
-            is_entity = s in doc.annotations.entities
+            is_entity = s.key() in entity_keys
+            ids[(s.key(), is_entity)] = a_id
             anns.append({
                 "id": a_id, "user": "kiwi_cas", "cui": f"kiwi:{s.label}", "value": doc.text[s.start:s.end],
                 "start": s.start, "end": s.end, "validated": False, "correct": True, "deleted": False,
