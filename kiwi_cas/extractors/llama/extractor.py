@@ -95,10 +95,9 @@ class LlamaExtractor:
         reqs, owners = [], []
         for i, (text, res) in enumerate(zip(texts, results)):
             for ent in res.entities:
-                template = self.prompts.re[ent.label]
                 marked = mark(text, [(ent.start, ent.end, ent.label)])
-                reqs.append(GenRequest(self.prompts.re_prompt(text, ent.start, ent.end, ent.label),
-                                       _lead(template) + marked, schema.ALLOWED_PAIRS[ent.label]))
+                reqs.append(GenRequest(self.prompts.re_prompt_marked(marked, ent.label),
+                                       _lead(self.prompts.re[ent.label]) + marked, schema.ALLOWED_PAIRS[ent.label]))
                 owners.append((i, ent))
         outputs = self._generate(reqs) if reqs else []
         for (i, ent), out in zip(owners, outputs):

@@ -39,8 +39,11 @@ class PromptSet:
         return self.ner.replace("{}", sentence, 1)
 
     def re_prompt(self, sentence: str, entity_start: int, entity_end: int, entity_label: str) -> str:
-        marked = mark(sentence, [(entity_start, entity_end, entity_label)])
-        return self.re[entity_label].replace("{}", marked, 1)
+        return self.re_prompt_marked(mark(sentence, [(entity_start, entity_end, entity_label)]), entity_label)
+
+    def re_prompt_marked(self, marked_sentence: str, entity_label: str) -> str:
+        """The RE prompt for a sentence whose main entity is already wrapped in its span tag."""
+        return self.re[entity_label].replace("{}", marked_sentence, 1)
 
 
 def mark(text: str, spans: list[tuple[int, int, str]]) -> str:
