@@ -48,10 +48,15 @@ class BertExtractor:
         texts = list(texts)
         results = [Extraction() for _ in texts]
         segments = make_segments(self.tokenizer, texts, self.meta.max_tokens)
-        given: dict[int, set[tuple[int, int, str]]] = {}
+        # task "re": per text, the given entities, one per (start, end, label), in offset order
+        given: dict[int, list[Span]] | None = None
         if entities is not None:
+            given = {}
             for ti, ents in enumerate(entities):
-                given[ti] = {(s.start, s.end, s.label) for s in ents}
+                unique: dict[tuple[int, int, str], Span] = {}
+                for s in ents:
+                    unique.setdefault(s.key(), s)
+                given[ti] = [unique[k] for k in sorted(unique)]
                 results[ti].entities.extend(ents)
         order = sorted(range(len(segments)), key=lambda i: len(segments[i].input_ids))
         was_training = self.net.training
@@ -61,16 +66,16 @@ class BertExtractor:
             for i in order:
                 seg = segments[i]
                 if batch and (len(batch) + 1) * len(seg.input_ids) > self.batch_tokens:
-                    self._run_batch(batch, texts, results, given if entities is not None else None)
+                    self._run_batch(batch, results, given)
                     batch = []
                 batch.append(seg)
             if batch:
-                self._run_batch(batch, texts, results, given if entities is not None else None)
+                self._run_batch(batch, results, given)
         self.net.train(was_training)
         return results
 
-    def _run_batch(self, batch: list[Segment], texts: list[str], results: list[Extraction],
-                   given: dict[int, set[tuple[int, int, str]]] | None) -> None:
+    def _run_batch(self, batch: list[Segment], results: list[Extraction],
+                   given: dict[int, list[Span]] | None) -> None:
         ids, mask = pad_batch(batch, self.tokenizer.pad_token_id)
         hidden, ent_logits, mod_logits = self.net(ids, mask)
         ent_lp = torch.log_softmax(ent_logits, -1).numpy()
@@ -90,12 +95,11 @@ class BertExtractor:
                     ent_objs.append(span)
                 results[seg.text_index].entities.extend(ent_objs)
             else:
-                for s, e, label in sorted(given[seg.text_index]):
-                    tok = token_span(offs, s, e)
+                for ent in given[seg.text_index]:
+                    tok = token_span(offs, ent.start, ent.end)
                     if tok is not None:
-                        ent_spans.append((tok[0] + 1, tok[1] + 1, label))
-                        ent_objs.append(next(x for x in results[seg.text_index].entities
-                                             if (x.start, x.end, x.label) == (s, e, label)))
+                        ent_spans.append((tok[0] + 1, tok[1] + 1, ent.label))
+                        ent_objs.append(ent)
             mod_spans: list[tuple[int, int, str]] = []
             mod_objs: list[Span] = []
             for ts, te, label, conf in self._decode(mod_lp[row, inner], self.mod_tags):
