@@ -12,18 +12,23 @@ the evaluate report for both and seconds per note.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from kiwi_cas.annotator import AnnotatorConfig, KiwiAnnotator
-from kiwi_cas.cli import held_out
-from kiwi_cas.corpus import RunOptions, discover, run_corpus
-from kiwi_cas.documents import load_documents
-from kiwi_cas.evaluate import evaluate, format_report
+
+
+from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
+from kiwi_cas.core.evaluate import evaluate, format_report
+from kiwi_cas.core.spans import Counts
+from kiwi_cas.engines.discover import discover
+from kiwi_cas.engines.local import RunOptions, run_local
+from kiwi_cas.extractors.registry import extractor_config
 from kiwi_cas.formats.convert import brat_folder_to_xmi
+from kiwi_cas.formats.documents import held_out, load_documents
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
 
@@ -35,8 +40,8 @@ def main() -> None:
     ap.add_argument("--dev-split", type=int, default=16)
     ap.add_argument("--limit", type=int, default=0, help="score only the first N dev notes (LLaMA on CPU is slow)")
     ap.add_argument("--unconstrained", action="store_true")
-    ap.add_argument("--backend", default="auto")
-    ap.add_argument("--precision", default="int8", choices=["int8", "fp32"])
+    ap.add_argument("--backend", default=None, help="llama only")
+    ap.add_argument("--precision", default=None, choices=["int8", "fp32"], help="bert only")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
@@ -57,19 +62,21 @@ def main() -> None:
     for f in dev_files:
         shutil.copy(f, plain / f.name)
 
-    config = AnnotatorConfig(extractor=args.extractor, model=args.model, backend=args.backend,
-                             constrained=not args.unconstrained, precision=args.precision)
+    ext_config = extractor_config(args.extractor, model=args.model, backend=args.backend,
+                                  constrained=False if args.unconstrained else None, precision=args.precision)
     t0 = time.perf_counter()
-    annotator = KiwiAnnotator(config)
-    annotator.initialize()
+    loaded = KiwiAnnotator(AnnotatorConfig(extractor=ext_config))
+    loaded.initialize()
     load_s = time.perf_counter() - t0
     results = {}
+    unaligned = Counts()
     for name, src, task in (("end-to-end", plain, "all"), ("gold entities (--task re)", work / "gold_entities", "re")):
-        annotator.config.task = task
+        annotator = KiwiAnnotator(dataclasses.replace(loaded.config, task=task), extractor=loaded.extractor)
         out = work / f"pred-{task}"
         t = time.perf_counter()
-        run_corpus(discover([str(src)], out), annotator.config, RunOptions(outdir=out), annotator=annotator,
-                   show_progress=False)
+        summary = run_local(discover([str(src)], out), annotator.config, RunOptions(outdir=out), annotator=annotator,
+                            show_progress=False)
+        unaligned.unaligned.update(summary.counts.unaligned)
         secs = time.perf_counter() - t
         report = evaluate(load_documents(gold), load_documents(out))
         results[name] = {"seconds_per_note": secs / len(dev_files), "report": report.as_dict()}
@@ -77,10 +84,9 @@ def main() -> None:
               f"(model load {load_s:.1f} s not included)")
         print(format_report(report))
         print()
-    dropped = getattr(annotator.extractor, "dropped", None)
-    if dropped:
-        print("LLaMA outputs dropped in alignment:", dict(dropped))
-    stats = getattr(getattr(annotator.extractor, "backend", None), "stats", None)
+    if unaligned.unaligned:
+        print("LLaMA outputs dropped in alignment:", dict(unaligned.unaligned))
+    stats = getattr(getattr(loaded.extractor, "backend", None), "stats", None)
     if stats is not None and stats.seconds:
         print(f"LLaMA generation: {stats.prompts} prompts, {stats.prompts / stats.seconds:.2f} prompts/s, "
               f"{stats.generated_tokens / stats.seconds:.1f} generated tokens/s")

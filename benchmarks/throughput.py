@@ -11,6 +11,7 @@ without annotations) when present, else the examples, repeated to N notes.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import os
 import platform
 import tempfile
@@ -56,21 +57,22 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--model", default=None)
     ap.add_argument("--extractor", default="bert", choices=["bert", "llama"])
-    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--backend", default=None, help="llama only")
     ap.add_argument("--unconstrained", action="store_true")
-    ap.add_argument("--precision", default="int8", choices=["int8", "fp32"])
+    ap.add_argument("--precision", default=None, choices=["int8", "fp32"], help="bert only")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kiwi-bench-"))
     (tmp / "in").mkdir()
     inputs, sources = make_inputs(args.n, tmp / "in")
 
     t_start = time.perf_counter()
-    from kiwi_cas.annotator import AnnotatorConfig, KiwiAnnotator
+    from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
     from kiwi_cas.cas.io import atomic_write, load_input, serialize
+    from kiwi_cas.extractors.registry import extractor_config
 
-    annotator = KiwiAnnotator(AnnotatorConfig(extractor=args.extractor, model=args.model, threads=args.threads or None,
-                                              backend=args.backend, constrained=not args.unconstrained,
-                                              precision=args.precision))
+    annotator = KiwiAnnotator(AnnotatorConfig(extractor=extractor_config(
+        args.extractor, model=args.model, threads=args.threads or None, backend=args.backend,
+        constrained=False if args.unconstrained else None, precision=args.precision)))
     annotator.initialize()
     t_loaded = time.perf_counter()
     extractor = annotator.extractor
@@ -88,13 +90,15 @@ def main() -> None:
     extractor.extract = timed_extract
     io_time = 0.0
     annotate_time = 0.0
+    unaligned: Counter = Counter()
     for i in range(0, len(inputs), args.batch_size):
         batch = inputs[i:i + args.batch_size]
         t = time.perf_counter()
         loaded = [load_input(p) for p in batch]
         io_time += time.perf_counter() - t
         t = time.perf_counter()
-        annotator.process_batch([lc.cas for lc in loaded])
+        for c in annotator.process_batch([lc.cas for lc in loaded]):
+            unaligned.update(c.unaligned)
         annotate_time += time.perf_counter() - t
         t = time.perf_counter()
         for p, lc in zip(batch, loaded):
@@ -120,7 +124,7 @@ def main() -> None:
     if stats is not None and stats.seconds:
         print(f"LLaMA ({extractor.backend_name}, constrained={extractor.constrained}): {stats.prompts} prompts, "
               f"{stats.prompts / stats.seconds:.2f} prompts/s, {stats.generated_tokens / stats.seconds:.1f} "
-              f"generated tokens/s; alignment dropped {dict(extractor.dropped) or 'nothing'}")
+              f"generated tokens/s; alignment dropped {dict(unaligned) or 'nothing'}")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,31 @@ SHARED_TRAIN = REPO.parent / "shared" / "data" / "mtsamples" / "train"
 
 
 @pytest.fixture(scope="session")
-def annotator():
-    from kiwi_cas.annotator import KiwiAnnotator
+def bert_extractor():
+    """The embedded BERT model, loaded once for the whole session (extractors hold no per-document state)."""
+    from kiwi_cas.extractors.config import BertConfig
+    from kiwi_cas.extractors.registry import load_extractor
 
-    a = KiwiAnnotator()
-    a.initialize()
-    return a
+    return load_extractor(BertConfig())
+
+
+@pytest.fixture(scope="session")
+def annotator(bert_extractor):
+    """The default annotator; its config is frozen, so no test can change it for the others."""
+    from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
+
+    return KiwiAnnotator(AnnotatorConfig(), extractor=bert_extractor)
+
+
+@pytest.fixture(scope="session")
+def annotator_with(bert_extractor):
+    """``annotator_with(ctakes=True, ...)``: an annotator with those AnnotatorConfig fields, sharing the model."""
+    from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
+
+    def make(**config):
+        return KiwiAnnotator(AnnotatorConfig(**config), extractor=bert_extractor)
+
+    return make
 
 
 def _uima_jar() -> Path | None:

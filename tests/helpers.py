@@ -5,17 +5,25 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from kiwi_cas.annotator import AnnotatorConfig
+from kiwi_cas.annotate.annotator import AnnotatorConfig
 from kiwi_cas.cas.io import load_xmi
-from kiwi_cas.corpus import RunOptions, discover, run_corpus
+from kiwi_cas.annotate.job import ReadOptions
+from kiwi_cas.engines.discover import discover
+from kiwi_cas.engines.local import RunOptions, run_local
 
 KIWI_NS = "org.clinicalnlp.kiwi.type."
 
 
+RUN_FIELDS = {"resume", "jobs", "batch_size"}
+
+
 def run(inputs, outdir: Path, annotator=None, config: AnnotatorConfig | None = None, **options):
-    items = discover([str(i) for i in inputs], outdir, options.get("output_format", "xmi"))
-    return run_corpus(items, config or (annotator.config if annotator else AnnotatorConfig()),
-                      RunOptions(outdir=outdir, **options), annotator=annotator, show_progress=False)
+    """A corpus run as ``kiwi-cas annotate`` does it; ``options`` are RunOptions and ReadOptions fields."""
+    read = ReadOptions(**{k: v for k, v in options.items() if k not in RUN_FIELDS})
+    items = discover([str(i) for i in inputs], outdir, read.output_format)
+    return run_local(items, config or (annotator.config if annotator else AnnotatorConfig()),
+                     RunOptions(outdir=outdir, read=read, **{k: v for k, v in options.items() if k in RUN_FIELDS}),
+                     annotator=annotator, show_progress=False)
 
 
 def type_counts(path: Path, typesystems=()) -> Counter:

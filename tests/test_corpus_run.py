@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from kiwi_cas.cas.io import load_xmi
-from kiwi_cas.cas.kiwi_annotations import read_kiwi
+from kiwi_cas.cas.writer import read_kiwi
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from kiwi_cas.annotator import AnnotatorConfig
 from kiwi_cas.cas.ctakes import normalise_subject
 from tests.conftest import XMI
 from tests.helpers import run, type_counts, without_kiwi
@@ -14,13 +13,9 @@ TEXTSEM = "org.apache.ctakes.typesystem.type.textsem"
 
 
 @pytest.mark.parametrize("ts_name", ["TypeSystem-ctakes-4.0.x.xml", "TypeSystem-ctakes-main-2026.xml"])
-def test_ctakes_projection_loads_strictly_with_negated_polarity(tmp_path, annotator, uima_java, ts_name):
+def test_ctakes_projection_loads_strictly_with_negated_polarity(tmp_path, annotator_with, uima_java, ts_name):
     ts = XMI / "ctakes-typesystem" / ts_name
-    annotator.config.ctakes = True
-    try:
-        summary = run([SRC], tmp_path, annotator, typesystems=(ts,))
-    finally:
-        annotator.config.ctakes = False
+    summary = run([SRC], tmp_path, annotator_with(ctakes=True), typesystems=(ts,))
     assert summary.failed == 0, summary.failures
     out = tmp_path / SRC.name
     text = SRC.read_text()
@@ -38,28 +33,20 @@ def test_ctakes_projection_loads_strictly_with_negated_polarity(tmp_path, annota
     del text
 
 
-def test_rerun_with_ctakes_replaces_the_projection(tmp_path, annotator):
+def test_rerun_with_ctakes_replaces_the_projection(tmp_path, annotator_with):
     ts = XMI / "ctakes-typesystem" / "TypeSystem-ctakes-4.0.x.xml"
-    annotator.config.ctakes = True
-    try:
-        run([SRC], tmp_path / "a", annotator, typesystems=(ts,))
-        run([tmp_path / "a" / SRC.name], tmp_path / "b", annotator)
-    finally:
-        annotator.config.ctakes = False
+    annotator = annotator_with(ctakes=True)
+    run([SRC], tmp_path / "a", annotator, typesystems=(ts,))
+    run([tmp_path / "a" / SRC.name], tmp_path / "b", annotator)
     a = type_counts(tmp_path / "a" / SRC.name, [tmp_path / "a" / "TypeSystem.xml"])
     b = type_counts(tmp_path / "b" / SRC.name, [tmp_path / "b" / "TypeSystem.xml"])
     assert a == b
 
 
-def test_ctakes_mentions_as_entities(tmp_path, annotator, uima_java):
+def test_ctakes_mentions_as_entities(tmp_path, annotator_with, uima_java):
     ts = XMI / "ctakes-typesystem" / "TypeSystem-ctakes-4.0.x.xml"
-    cfg = AnnotatorConfig(task="re", entities_from="ctakes", ctakes=True)
-    old = annotator.config
-    annotator.config = cfg
-    try:
-        summary = run([SRC], tmp_path, annotator, typesystems=(ts,))
-    finally:
-        annotator.config = old
+    annotator = annotator_with(task="re", entities_from="ctakes", ctakes=True)
+    summary = run([SRC], tmp_path, annotator, typesystems=(ts,))
     assert summary.failed == 0
     out = tmp_path / SRC.name
     before, after = type_counts(SRC, [ts]), type_counts(out, [tmp_path / "TypeSystem.xml"])

@@ -2,8 +2,8 @@
 
 import pytest
 
-from kiwi_cas.evaluate import evaluate
-from kiwi_cas.spans import Document, Extraction, Relation, Span
+from kiwi_cas.core.evaluate import evaluate
+from kiwi_cas.core.spans import Document, Extraction, Relation, Span
 
 TEXT = "No chest pain or left knee swelling today ."
 #       0123456789012345678901234567890123456789012

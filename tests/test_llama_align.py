@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kiwi_cas.extractors.llama.align import align
-from kiwi_cas.extractors.llama.backends import source_regex
+from kiwi_cas.extractors.llama.backends.vllm import source_regex
 from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, finished
 from kiwi_cas.extractors.llama.prompts import PromptSet, mark
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kiwi_cas.extractors.llama.backends import cuda_and_vllm
+from kiwi_cas.extractors.config import LlamaConfig
 from kiwi_cas.extractors.llama.extractor import LlamaExtractor, default_model_path
 from tests.conftest import XMI
 from tests.helpers import kiwi_only, run, type_counts, without_kiwi
@@ -16,13 +17,13 @@ SENTENCES = ["Patient denies chest pain.", "Metoprolol 25 mg p.o. b.i.d."]
 def llama():
     if not default_model_path().exists():
         pytest.fail("the shipped LLaMA model folder is missing")
-    return LlamaExtractor(backend="transformers", constrained=True, batch_size=8)
+    return LlamaExtractor.from_config(LlamaConfig(backend="transformers", constrained=True, batch_size=8))
 
 
 def test_constrained_generation_never_leaves_the_input(llama):
     from kiwi_cas.extractors.llama.align import parse_tags
     from kiwi_cas.extractors.llama.backends import GenRequest
-    from kiwi_cas import schema
+    from kiwi_cas.core import schema
 
     reqs = [GenRequest(llama.prompts.ner_prompt(s), " " + s, schema.ENTITY_LABELS) for s in SENTENCES]
     outs = llama.backend.generate(reqs, constrained=True)
@@ -42,16 +43,16 @@ def test_finds_the_obvious(llama):
 
 
 def test_annotate_xmi_with_llama_end_to_end(tmp_path, uima_java):
-    from kiwi_cas.annotator import AnnotatorConfig
+    from kiwi_cas.annotate.annotator import AnnotatorConfig
 
     src = tmp_path / "in" / "n.txt"
     src.parent.mkdir()
     src.write_text("CHIEF COMPLAINT: Chest pain.\nShe denies fever.")
-    summary = run([src], tmp_path / "xmi1", config=AnnotatorConfig(extractor="llama", backend="transformers"))
+    summary = run([src], tmp_path / "xmi1", config=AnnotatorConfig(extractor=LlamaConfig(backend="transformers")))
     assert summary.ok == 1
     # and on real XMI from another tool, keeping what came in
     real = XMI / "inception" / "relation_test.xmi"
-    summary = run([real], tmp_path / "xmi2", config=AnnotatorConfig(extractor="llama", backend="transformers"),
+    summary = run([real], tmp_path / "xmi2", config=AnnotatorConfig(extractor=LlamaConfig(backend="transformers")),
                   typesystems=(XMI / "inception" / "TypeSystem.xml",))
     assert summary.ok == 1
     before = type_counts(real, [XMI / "inception" / "TypeSystem.xml"])
@@ -65,7 +66,7 @@ def test_annotate_xmi_with_llama_end_to_end(tmp_path, uima_java):
 @pytest.mark.skipif(not cuda_and_vllm(), reason="vLLM backend needs a CUDA GPU and the vllm package "
                     "(pip install 'kiwi_cas[vllm]'); neither is on this machine")
 def test_vllm_backend_matches_constraints():
-    ex = LlamaExtractor(backend="vllm", constrained=True)
+    ex = LlamaExtractor.from_config(LlamaConfig(backend="vllm", constrained=True))
     [a] = ex.extract(["Patient denies chest pain."])
     for s in a.entities:
         assert 0 <= s.start < s.end <= len("Patient denies chest pain.")

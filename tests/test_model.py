@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from kiwi_cas.extractors.bert.artifacts import META_FILE, default_model_path
-from kiwi_cas.pipeline import NoteInput, extract_notes
-from kiwi_cas.spans import Span
+from kiwi_cas.extractors.bert.artifacts import META_FILE
+from kiwi_cas.extractors.bert.extractor import default_model_path
+from kiwi_cas.core.notes import NoteInput, extract_notes
+from kiwi_cas.core.spans import Span
 
 
 @pytest.fixture(scope="module")

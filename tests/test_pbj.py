@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kiwi_cas.pbj import DEFAULT_TYPESYSTEM, STOP_MESSAGE
+from kiwi_cas.serve.pbj import DEFAULT_TYPESYSTEM, STOP_MESSAGE
 
 stomp = pytest.importorskip("stomp")
 

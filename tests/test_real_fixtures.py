@@ -95,7 +95,7 @@ def test_rerun_on_own_output_replaces_never_duplicates(tmp_path, annotator):
 
 def _kiwi_keys(path):
     from kiwi_cas.cas.io import load_xmi
-    from kiwi_cas.cas.kiwi_annotations import read_kiwi
+    from kiwi_cas.cas.writer import read_kiwi
 
     ext = read_kiwi(load_xmi(path).cas)
     return ({s.key() for s in ext.entities}, {s.key() for s in ext.modifiers},

@@ -1,4 +1,4 @@
-from kiwi_cas.sentences import split_sentences
+from kiwi_cas.core.splitter import split_sentences
 
 
 def sents(text):

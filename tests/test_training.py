@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from kiwi_cas.extractors.bert.extractor import BertExtractor
+from kiwi_cas.extractors.config import BertConfig
 from kiwi_cas.formats import brat
-from kiwi_cas.spans import Document, Extraction, Relation, Span
+from kiwi_cas.core.spans import Document, Extraction, Relation, Span
 
 NOTES = [
     ("Patient denies chest pain. She takes aspirin 81 mg daily.",
@@ -47,7 +48,7 @@ def test_tiny_training_run(tmp_path):
     meta = json.loads((out / "kiwi_model.json").read_text())
     assert meta["training"]["notes"] == 4 and len(meta["dev_metrics"]["history"]) == 2
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "kiwi_model.json"}
-    ext = BertExtractor(out).extract(["Patient denies chest pain."])
+    ext = BertExtractor.from_config(BertConfig(model=out)).extract(["Patient denies chest pain."])
     assert len(ext) == 1
 
 

@@ -45,7 +45,7 @@ def test_imports_by_location_and_name_are_flattened(tmp_path, annotator):
     assert counts["org.clinicalnlp.kiwi.type.Problem"] >= 1
 
 
-def test_other_view_is_annotated_when_asked(tmp_path, annotator):
+def test_other_view_is_annotated_when_asked(tmp_path, annotator_with):
     ts = merged_typesystem(())
     cas = Cas(typesystem=ts)
     cas.sofa_string = "Administrative header only."
@@ -54,12 +54,7 @@ def test_other_view_is_annotated_when_asked(tmp_path, annotator):
     (tmp_path / "in").mkdir()
     cas.to_xmi(tmp_path / "in" / "two_views.xmi")
     (tmp_path / "in" / "TypeSystem.xml").write_text(TypeSystem().to_xml())
-    old = annotator.config.view
-    annotator.config.view = "clinical"
-    try:
-        summary = run([tmp_path / "in" / "two_views.xmi"], tmp_path / "out", annotator)
-    finally:
-        annotator.config.view = old
+    summary = run([tmp_path / "in" / "two_views.xmi"], tmp_path / "out", annotator_with(view="clinical"))
     assert summary.ok == 1
     from kiwi_cas.cas.io import load_xmi
 

@@ -101,7 +101,7 @@ def test_missing_type_fails_by_default_and_lenient_counts_drops(tmp_path, annota
     err = json.loads((tmp_path / "strict" / "errors.jsonl").read_text())
     assert err["error_type"] == "unknown_type" and "webanno.custom.MyRelationLayer" in err["message"]
     summary = run([folder], tmp_path / "lenient", annotator, typesystems=(lacking,), lenient=True)
-    assert summary.ok == 1 and summary.dropped == 5
+    assert summary.ok == 1 and summary.counts.dropped == 5
 
 
 def test_form_feed_needs_an_explicit_choice(tmp_path, annotator):
@@ -129,7 +129,7 @@ def test_one_megabyte_note(tmp_path, annotator):
     para = "The patient denies chest pain. Blood pressure 120/80. Started metoprolol 25 mg daily.\n"
     (folder / "big.txt").write_text(para * (1_000_000 // len(para) + 1))
     summary = run([folder], tmp_path / "out", annotator)
-    assert summary.ok == 1 and summary.entities > 10000
+    assert summary.ok == 1 and summary.counts.entities > 10000
 
 
 def _strip_custom(xml: str) -> str:

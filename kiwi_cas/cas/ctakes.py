@@ -15,12 +15,11 @@ modifier still gets its own modifier annotation and relation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from cassis import Cas
 
-from kiwi_cas.cas.kiwi_annotations import has_feature
-from kiwi_cas.spans import Extraction, Span
+from kiwi_cas.core.spans import Extraction, Span
+from kiwi_cas.core.subject import normalise_subject
+from kiwi_cas.errors import InputError
 
 P = "org.apache.ctakes.typesystem.type"
 TEXTSEM, RELATION = f"{P}.textsem", f"{P}.relation"
@@ -55,23 +54,8 @@ RELATION_CATEGORY = {"DegreeOfTextRelation": "degree_of", "LocationOfTextRelatio
                      "ResultOfTextRelation": "result_of", "TemporalTextRelation": "overlap"}
 
 
-class CtakesTypesMissing(ValueError):
-    pass
-
-
-def normalise_subject(text: str) -> str:
-    """Kiwi subject phrase -> cTAKES subject value."""
-    t = text.lower()
-    if "donor" in t:
-        family = any(w in t for w in ("mother", "father", "sister", "brother", "son", "daughter", "sibling",
-                                      "family", "parent", "aunt", "uncle", "cousin"))
-        return "donor_family_member" if family else "donor_other"
-    if any(w in t for w in ("mother", "father", "sister", "brother", "son", "daughter", "sibling", "family",
-                            "parent", "aunt", "uncle", "cousin", "grand", "wife", "husband", "child", "mom", "dad")):
-        return "family_member"
-    if t.strip() in ("patient", "pt", "he", "she", "the patient"):
-        return "patient"
-    return "other"
+class CtakesTypesMissing(InputError):
+    default_code = "ctakes_types_missing"
 
 
 def require_ctakes(view: Cas) -> None:
@@ -89,21 +73,16 @@ def _identified(cls, span: Span, type_id: int, **extra):
     return fs
 
 
-@dataclass
-class CtakesCounts:
-    mentions: int = 0
-    modifiers: int = 0
-    relations: int = 0
-    created: dict = field(default_factory=dict)  # ("e"|"m", span key) -> new cTAKES annotation
-
-
-def project(view: Cas, ext: Extraction, existing: dict[tuple[int, int, str], object] | None = None) -> CtakesCounts:
+def project(view: Cas, ext: Extraction, existing: dict[tuple[int, int, str], object] | None = None) -> dict:
     """Write ``ext`` into cTAKES types. ``existing`` maps Kiwi entity keys to cTAKES mentions to update
-    in place (``--entities-from ctakes``) instead of creating new ones."""
+    in place (``--entities-from ctakes``) instead of creating new ones.
+
+    Returns the cTAKES annotations created, by ("e"|"m", span key), for the Kiwi ``ctakesTwin`` links.
+    """
     require_ctakes(view)
     ts = view.typesystem
     text = view.sofa_string or ""
-    counts = CtakesCounts()
+    created: dict = {}
     get = lambda short: ts.get_type(f"{TEXTSEM}.{short}")  # noqa: E731
     mods_of: dict[tuple, list] = {}
     for r in ext.relations:
@@ -126,8 +105,7 @@ def project(view: Cas, ext: Extraction, existing: dict[tuple[int, int, str], obj
                 short = "ProcedureMention"
             mention = _identified(get(short), ent, TYPE_IDS[short])
             view.add(mention)
-            counts.mentions += 1
-            counts.created[("e", ent.key())] = mention
+            created[("e", ent.key())] = mention
         mention.polarity = -1 if "negation" in labels else 1
         mention.uncertainty = 1 if "uncertain" in labels else 0
         mention.conditional = "condition" in labels
@@ -154,15 +132,13 @@ def project(view: Cas, ext: Extraction, existing: dict[tuple[int, int, str], obj
                     fs.category = mod.label
                 view.add(fs)
                 made[mod.key()] = fs
-                counts.modifiers += 1
-                counts.created[("m", mod.key())] = fs
+                created[("m", mod.key())] = fs
             target = fs
             if rel_short is not None:
                 target = _relation(view, rel_short, mention, fs, mod.confidence)
-                counts.relations += 1
-            if feature and has_feature(mention, feature) and getattr(mention, feature, None) is None:
+            if feature and mention.type.get_feature(feature) and getattr(mention, feature, None) is None:
                 setattr(mention, feature, target)
-    return counts
+    return created
 
 
 def _relation(view: Cas, short: str, arg1, arg2, confidence: float):
@@ -179,9 +155,13 @@ def _relation(view: Cas, short: str, arg1, arg2, confidence: float):
     return rel
 
 
-def remove_projection(view: Cas, twin) -> int:
-    """Remove a projected cTAKES annotation with the relations (and their arguments) that point at it."""
-    removed = 0
+def remove_projections(view: Cas, twins: list) -> None:
+    """Remove projected cTAKES annotations with the relations (and their arguments) that point at them."""
+    for twin in twins:
+        _remove_projection(view, twin)
+
+
+def _remove_projection(view: Cas, twin) -> None:
     rel_top = f"{RELATION}.BinaryTextRelation"
     if view.typesystem.contains_type(rel_top):
         for rel in list(view.select(rel_top)):
@@ -191,9 +171,7 @@ def remove_projection(view: Cas, twin) -> int:
                     if a is not None:
                         _remove_quiet(view, a)
                 view.remove(rel)
-                removed += 1
     _remove_quiet(view, twin)
-    return removed + 1
 
 
 def _remove_quiet(view: Cas, fs) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import warnings
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from io import BytesIO
@@ -20,25 +20,14 @@ from pathlib import Path
 from cassis import Cas, TypeSystem, load_cas_from_xmi
 from lxml import etree
 
-from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES, UnsafeXmlError, parse_xml
-from kiwi_cas.cas.typesystem import TypeSystemError, find_beside, merged_typesystem
+from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES, parse_xml
+from kiwi_cas.cas.typesystem import find_beside, merged_typesystem
+from kiwi_cas.errors import InputError
 
 _XMI_NS = "http://www.omg.org/XMI"
 _CAS_NS = "http:///uima/cas.ecore"
 # characters XML 1.0 cannot carry, even as character references
 INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class InputError(ValueError):
-    """A file that cannot be processed; ``kind`` is a short machine-readable reason."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass
@@ -67,9 +56,9 @@ def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None
     try:
         root = parse_xml(data, max_bytes)
     except etree.XMLSyntaxError as exc:
-        raise InputError("malformed_xml", f"not well-formed XML: {exc}") from exc
+        raise InputError(code="malformed_xml", message=f"not well-formed XML: {exc}") from exc
     if etree.QName(root).localname != "XMI":
-        raise InputError("not_xmi", "the root element is not xmi:XMI")
+        raise InputError(code="not_xmi", message="the root element is not xmi:XMI")
     counts: Counter = Counter()
     unknown_features: set[str] = set()
     feature_names: dict[str, set[str] | None] = {}
@@ -104,7 +93,7 @@ def resolve_typesystems(input_path: Path, explicit: tuple[Path, ...]) -> tuple[s
 
 def load_xmi(path: Path, typesystems: tuple[Path, ...] = (), lenient: bool = False,
              max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
-    data = _read_bytes(path, max_bytes)
+    data = read_bytes(path, max_bytes)
     return load_xmi_bytes(data, resolve_typesystems(path, typesystems), lenient, max_bytes)
 
 
@@ -112,40 +101,34 @@ def load_xmi_bytes(data: bytes, ts_paths: tuple[str, ...], lenient: bool = False
                    max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
     """XMI from memory (a file's bytes, or a message body), typesystem paths already resolved."""
     if not data.strip():
-        raise InputError("empty_file", "the file is empty")
-    try:
-        ts = merged_typesystem(ts_paths)
-    except TypeSystemError as exc:
-        raise InputError("typesystem", str(exc)) from exc
-    try:
-        counts, unknown_features = scan_types(data, max_bytes, ts)
-    except UnsafeXmlError as exc:
-        raise InputError("unsafe_xml", str(exc)) from exc
+        raise InputError(code="empty_file", message="the file is empty")
+    ts = merged_typesystem(ts_paths)  # TypeSystemError and UnsafeXmlError are InputErrors themselves
+    counts, unknown_features = scan_types(data, max_bytes, ts)
     if unknown_features:
         shown = ", ".join(sorted(unknown_features)[:5])
-        raise InputError("unknown_feature", f"features missing from the typesystem: {shown}; pass --typesystem "
+        raise InputError(code="unknown_feature", message=f"features missing from the typesystem: {shown}; pass --typesystem "
                          "with the producing tool's typesystem (feature values are never dropped, even with --lenient)")
     missing = sorted(n for n in counts if not ts.contains_type(n))
     dropped = sum(counts[n] for n in missing)
     if missing and not lenient:
         shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-        raise InputError("unknown_type", f"{dropped} structures of types missing from the typesystem: {shown}; "
+        raise InputError(code="unknown_type", message=f"{dropped} structures of types missing from the typesystem: {shown}; "
                          "pass --typesystem with the producing tool's typesystem, or --lenient to drop them")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cas = load_cas_from_xmi(BytesIO(data), typesystem=ts, lenient=lenient, trusted=False)
     except Exception as exc:  # cassis raises many types for bad XMI (KeyError, ValueError, TypeNotFoundError)
-        raise InputError("bad_xmi", f"cannot load XMI: {type(exc).__name__}: {_short(exc)}") from exc
+        raise InputError(code="bad_xmi", message=f"cannot load XMI: {type(exc).__name__}: {_short(exc)}") from exc
     return LoadedCas(cas, ts_paths, dropped)
 
 
-def load_text(path: Path, encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
-    data = _read_bytes(path, max_bytes)
+def load_text_bytes(data: bytes, encoding: str = "utf-8") -> LoadedCas:
+    """A plain-text note as a CAS (Kiwi typesystem only); a leading BOM is dropped."""
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise InputError("encoding", f"not valid {encoding} at byte {exc.start} (use --encoding)") from exc
+        raise InputError(code="encoding", message=f"not valid {encoding} at byte {exc.start} (use --encoding)") from exc
     if text.startswith("\ufeff"):
         text = text[1:]
     cas = Cas(typesystem=merged_typesystem(()))
@@ -154,9 +137,19 @@ def load_text(path: Path, encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_
     return LoadedCas(cas, ())
 
 
+def load_text(path: Path, encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
+    return load_text_bytes(read_bytes(path, max_bytes), encoding)
+
+
+def is_text_path(path: Path) -> bool:
+    """``.txt`` files are plain-text notes; everything else is read as XMI."""
+    return path.suffix.lower() == ".txt"
+
+
 def load_input(path: Path, typesystems: tuple[Path, ...] = (), lenient: bool = False,
                encoding: str = "utf-8", max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCas:
-    if path.suffix.lower() == ".txt":
+    """A file as a CAS: ``.txt`` as a plain-text note, anything else as XMI."""
+    if is_text_path(path):
         return load_text(path, encoding, max_bytes)
     return load_xmi(path, typesystems, lenient, max_bytes)
 
@@ -166,9 +159,7 @@ def check_xml_text(text: str) -> None:
     bad = INVALID_XML_CHARS.search(text)
     if bad:
         n = len(INVALID_XML_CHARS.findall(text))
-        raise InputError(
-            "xml_invalid_chars",
-            f"the note holds {n} characters XML 1.0 cannot carry (first U+{ord(bad.group()):04X} at offset "
+        raise InputError(code="xml_invalid_chars", message=f"the note holds {n} characters XML 1.0 cannot carry (first U+{ord(bad.group()):04X} at offset "
             f"{bad.start()}); use --output-format jsoncas, or --replace-invalid-xml-chars to substitute spaces "
             "(same length, offsets unchanged)")
 
@@ -189,11 +180,14 @@ def serialize(cas: Cas, fmt: str) -> bytes:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file beside ``path``, fsync, then rename over it."""
+    """Write to a hidden temp file beside ``path``, fsync, then rename over it.
+
+    The temp file is created with mode 0666 minus the umask, as ``open`` would create ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -211,21 +205,15 @@ def write_typesystem(ts: TypeSystem, path: Path) -> None:
     atomic_write(path, ts.to_xml().encode("utf-8"))
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
+def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A file's bytes, refusing files over ``max_bytes`` before reading them."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise InputError("too_large", f"file is {size} bytes, over the limit of {max_bytes} (--max-bytes)")
+            raise InputError(code="too_large", message=f"file is {size} bytes, over the limit of {max_bytes} (--max-bytes)")
         return path.read_bytes()
     except OSError as exc:
-        raise InputError("unreadable", f"cannot read: {exc.strerror}") from exc
-
-
-def describe_error(exc: Exception) -> tuple[str, str]:
-    """(error type, message) of a per-file failure, for error logs and reports."""
-    if isinstance(exc, InputError):
-        return exc.kind, str(exc)
-    return type(exc).__name__, _short(exc)
+        raise InputError(code="unreadable", message=f"cannot read: {exc.strerror}") from exc
 
 
 def _short(exc: Exception, limit: int = 300) -> str:

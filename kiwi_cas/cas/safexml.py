@@ -11,13 +11,11 @@ import re
 
 from lxml import etree
 
+from kiwi_cas.errors import UnsafeXmlError
+
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-
-
-class UnsafeXmlError(ValueError):
-    """XML refused before parsing (DOCTYPE/entity declarations, too large, undecodable)."""
 
 
 def _as_utf8_view(data: bytes) -> bytes:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cassis import Cas
 
-from kiwi_cas.sentences import split_sentences
+from kiwi_cas.core.splitter import split_sentences
+from kiwi_cas.errors import UsageError
 
 KNOWN_SENTENCE_TYPES: tuple[str, ...] = (
     "org.apache.ctakes.typesystem.type.textspan.Sentence",
@@ -25,7 +26,7 @@ def cas_sentences(view: Cas, sentence_type: str | None = None) -> tuple[list[tup
     for name in candidates:
         if not ts.contains_type(name):
             if sentence_type:
-                raise ValueError(f"--sentence-type {name}: not in the typesystem")
+                raise UsageError(f"--sentence-type {name}: no such type in the typesystem of the input")
             continue
         found = sorted({(s.begin, s.end) for s in view.select(name) if s.end > s.begin})
         if found:

@@ -16,19 +16,21 @@ from pathlib import Path
 from cassis import TypeSystem, load_typesystem
 from lxml import etree
 
-from kiwi_cas import schema
 from kiwi_cas.cas.safexml import parse_xml
+from kiwi_cas.core import schema
+from kiwi_cas.errors import TypeSystemError
 
 _NS = "http://uima.apache.org/resourceSpecifier"
 TYPESYSTEM_FILENAMES = ("TypeSystem.xml", "typesystem.xml")
 
 
-class TypeSystemError(ValueError):
-    """A typesystem that cannot be read, resolved or merged."""
-
-
 def kiwi_typesystem_path() -> Path:
     return schema.TYPESYSTEM_PATH
+
+
+def ctakes_typesystem_path() -> Path:
+    """The cTAKES typesystem bundled for PBJ and tests (Apache-2.0, see its PROVENANCE.md)."""
+    return schema.TYPESYSTEM_PATH.parent / "ctakes" / "TypeSystem.xml"
 
 
 def _import_target(imp: etree._Element, here: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence, runtime_checkable
 
-from kiwi_cas.spans import Extraction, Span
+from kiwi_cas.core.spans import Extraction, Span
 
 
 @runtime_checkable

@@ -1,25 +1,41 @@
-"""Build an extractor by name; heavy imports happen only for the one asked for."""
+"""Extractors by name: a config class and a lazily imported factory each (torch loads only when used)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+import importlib
 
+from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.base import Extractor
+from kiwi_cas.extractors.config import BertConfig, ExtractorConfig, LlamaConfig
 
-EXTRACTORS = ("bert", "llama")
+#: name -> (config class, "module:class" with a ``from_config`` constructor)
+EXTRACTORS: dict[str, tuple[type, str]] = {
+    "bert": (BertConfig, "kiwi_cas.extractors.bert.extractor:BertExtractor"),
+    "llama": (LlamaConfig, "kiwi_cas.extractors.llama.extractor:LlamaExtractor"),
+}
 
 
-def load_extractor(kind: str = "bert", model: str | Path | None = None, **options) -> Extractor:
-    if kind == "bert":
-        from kiwi_cas.extractors.bert.extractor import BertExtractor, configure_threads
+def extractor_config(name: str, **options) -> ExtractorConfig:
+    """The config of extractor ``name`` from option values; ``None`` means "not given, use the default".
 
-        configure_threads(options.get("threads"))
-        return BertExtractor(model, precision=options.get("precision") or "int8")
-    if kind == "llama":
-        from kiwi_cas.extractors.bert.extractor import configure_threads
-        from kiwi_cas.extractors.llama.extractor import LlamaExtractor
+    An option given that the extractor does not have is a usage error, never silently ignored.
+    """
+    if name not in EXTRACTORS:
+        raise UsageError(f"unknown extractor {name!r} (available: {', '.join(EXTRACTORS)})")
+    cls = EXTRACTORS[name][0]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in options.items() if v is not None}
+    foreign = sorted(set(given) - fields)
+    if foreign:
+        owners = {k: [n for n, (c, _) in EXTRACTORS.items() if k in {f.name for f in dataclasses.fields(c)}]
+                  for k in foreign}
+        which = "; ".join(f"--{k.replace('_', '-')} applies to --extractor {'/'.join(v) or '(none)'}"
+                          for k, v in owners.items())
+        raise UsageError(f"{which}, not {name}")
+    return cls(**given)
 
-        configure_threads(options.get("threads"))
-        return LlamaExtractor(model, backend=options.get("backend") or "auto",
-                              constrained=options.get("constrained", True))
-    raise ValueError(f"unknown extractor {kind!r} (available: {', '.join(EXTRACTORS)})")
+
+def load_extractor(config: ExtractorConfig) -> Extractor:
+    module, cls = EXTRACTORS[config.name][1].split(":")
+    return getattr(importlib.import_module(module), cls).from_config(config)

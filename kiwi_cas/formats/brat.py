@@ -11,15 +11,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kiwi_cas import schema
-from kiwi_cas.spans import Document, Extraction, Relation, Span
+from kiwi_cas.core import schema
+from kiwi_cas.core.files import find_files
+from kiwi_cas.core.spans import Document, Extraction, Relation, Span
+from kiwi_cas.errors import InputError
 
 _TEXT_BOUND = re.compile(r"^T\d+$")
 _RELATION = re.compile(r"^R\d+$")
 
 
-class BratFormatError(ValueError):
+class BratFormatError(InputError):
     """An ``.ann`` file that cannot be read; the message names the file and line, never note text."""
+
+    default_code = "bad_brat"
 
 
 def read_document(txt_path: Path) -> Document:
@@ -70,7 +74,7 @@ def read_document(txt_path: Path) -> Document:
 
 def read_corpus(folder: Path) -> list[Document]:
     """All ``*.txt`` notes of a folder (recursive), sorted by path for reproducibility."""
-    return [read_document(p) for p in sorted(Path(folder).rglob("*.txt"))]
+    return [read_document(p) for p in find_files(folder, (".txt",))]
 
 
 def format_ann(doc: Document) -> str:

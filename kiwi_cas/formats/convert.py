@@ -1,17 +1,25 @@
-"""brat <-> XMI conversion of Kiwi annotations (offsets are character offsets into the note)."""
+"""Import brat notes as XMI, and export the Kiwi annotations of XMI files, through a registry of formats.
+
+Offsets in every format are character offsets into the note. A new export format is one
+function and one line in :data:`EXPORTERS`.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from cassis import Cas
 
 from kiwi_cas.cas.io import atomic_write, load_xmi, serialize, write_typesystem
-from kiwi_cas.cas.kiwi_annotations import read_kiwi, write_kiwi
 from kiwi_cas.cas.typesystem import merged_typesystem
-from kiwi_cas.documents import document_name
+from kiwi_cas.cas.writer import read_kiwi, write_kiwi
+from kiwi_cas.core.files import document_name, find_files
+from kiwi_cas.core.spans import Document, Extraction
 from kiwi_cas.formats import brat
-from kiwi_cas.spans import Document, Extraction
+from kiwi_cas.formats.medcat import medcat_document, medcattrainer_export
 
 
 def brat_folder_to_xmi(source: Path, outdir: Path, entities_only: bool = False) -> int:
@@ -31,29 +39,53 @@ def brat_folder_to_xmi(source: Path, outdir: Path, entities_only: bool = False) 
     return n
 
 
+def _json(data) -> bytes:
+    return json.dumps(data, indent=1).encode("utf-8")
+
+
+def _brat(doc: Document, cas: Cas, outdir: Path) -> None:
+    atomic_write(outdir / f"{doc.name}.txt", doc.text.encode("utf-8"))
+    atomic_write(outdir / f"{doc.name}.ann", brat.format_ann(doc).encode("utf-8"))
+
+
+def _medcat(doc: Document, cas: Cas, outdir: Path) -> None:
+    atomic_write(outdir / f"{doc.name}.json", _json(medcat_document(doc)))
+
+
+def _jsoncas(doc: Document, cas: Cas, outdir: Path) -> None:
+    atomic_write(outdir / f"{doc.name}.json", serialize(cas, "jsoncas"))
+
+
+def _medcattrainer(docs: list[Document], outdir: Path) -> None:
+    atomic_write(outdir / "medcattrainer_export.json", _json(medcattrainer_export(docs)))
+
+
+@dataclass(frozen=True)
+class Exporter:
+    help: str
+    per_document: Callable[[Document, Cas, Path], None] | None = None
+    collection: Callable[[list[Document], Path], None] | None = None
+
+
+EXPORTERS: dict[str, Exporter] = {
+    "brat": Exporter("NAME.txt + NAME.ann", per_document=_brat),
+    "medcat": Exporter("NAME.json in MedCAT's output shape", per_document=_medcat),
+    "medcattrainer": Exporter("one project export for review", collection=_medcattrainer),
+    "jsoncas": Exporter("NAME.json, UIMA JSON CAS", per_document=_jsoncas),
+}
+
+
 def export_folder(source: Path, outdir: Path, fmt: str, typesystems: tuple[Path, ...] = ()) -> int:
-    """Kiwi annotations of XMI files -> brat, MedCAT JSON, a MedCATtrainer export or UIMA JSON CAS."""
-    import json
-
-    from kiwi_cas.formats.medcat import medcat_document, medcattrainer_export
-
-    files = [source] if source.is_file() else sorted(source.rglob("*.xmi"))
+    """Kiwi annotations of XMI files -> one of :data:`EXPORTERS`; returns the number of documents."""
+    exporter = EXPORTERS[fmt]
+    files = find_files(source, (".xmi",))
     docs = []
     for path in files:
         cas = load_xmi(path, typesystems).cas
         doc = Document(document_name(path), cas.sofa_string or "", read_kiwi(cas))
-        if fmt == "brat":
-            atomic_write(outdir / f"{doc.name}.txt", doc.text.encode("utf-8"))
-            atomic_write(outdir / f"{doc.name}.ann", brat.format_ann(doc).encode("utf-8"))
-        elif fmt == "medcat":
-            atomic_write(outdir / f"{doc.name}.json", json.dumps(medcat_document(doc), indent=1).encode("utf-8"))
-        elif fmt == "jsoncas":
-            atomic_write(outdir / f"{doc.name}.json", serialize(cas, "jsoncas"))
-        elif fmt == "medcattrainer":
-            docs.append(doc)
-        else:
-            raise ValueError(f"unknown format {fmt!r}")
-    if fmt == "medcattrainer":
-        atomic_write(outdir / "medcattrainer_export.json",
-                     json.dumps(medcattrainer_export(docs), indent=1).encode("utf-8"))
+        if exporter.per_document:
+            exporter.per_document(doc, cas, outdir)
+        docs.append(doc)
+    if exporter.collection:
+        exporter.collection(docs, outdir)
     return len(files)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
-from kiwi_cas.cas.ctakes import normalise_subject
-from kiwi_cas.spans import Document, Span
+from kiwi_cas.core.subject import normalise_subject
+from kiwi_cas.core.spans import Document, Span
 
 _PAST = re.compile(r"\b(history|ago|prior|previous|previously|past|last|former|(19|20)\d\d|since|s/p|status post)\b", re.I)
 _FUTURE = re.compile(r"\b(next|tomorrow|will|follow[- ]?up|upcoming|scheduled|in \d+ (days?|weeks?|months?))\b", re.I)

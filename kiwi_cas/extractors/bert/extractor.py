@@ -1,48 +1,45 @@
-"""BertExtractor: batched inference of the BERT model over many texts at once."""
+"""BertExtractor: batched decoding of the BERT model's outputs over many texts at once.
+
+Knows nothing of torch: a runtime (``runtime.py``) turns padded token ids into tag
+log-probabilities and relation scores; everything here is numpy and plain spans.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from kiwi_cas.extractors.bert.artifacts import default_model_path, load_model
+from kiwi_cas.core.spans import Extraction, Relation, Span
+from kiwi_cas.extractors.bert.runtime import BertRuntime, load_runtime
 from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
 from kiwi_cas.extractors.bert.tagging import TagSet, decode_spans, token_span, viterbi
-from kiwi_cas.spans import Extraction, Relation, Span
+from kiwi_cas.extractors.config import BertConfig
+from kiwi_cas.extractors.settings import configure_threads, packaged_model
+
+DEFAULT_MODEL = "bert-mtsamples"
 
 
-def configure_threads(threads: int | None = None) -> None:
-    """Use all cores by default; ``KIWI_THREADS`` or ``threads`` overrides."""
-    n = threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
-    torch.set_num_threads(n)
+def default_model_path() -> Path:
+    return packaged_model(DEFAULT_MODEL)
 
 
 class BertExtractor:
     """Entities, modifiers and relations from one encoder pass per sentence."""
 
-    def __init__(self, model_dir: str | Path | None = None, batch_tokens: int = 4096,
-                 net=None, tokenizer=None, meta=None, precision: str = "int8") -> None:
-        """``precision="int8"`` (default): dynamic int8 quantization (per-channel) of the encoder's linear
-        layers, about twice as fast on CPU at a small accuracy cost (both measured in the README);
-        ``fp32`` runs the weights exactly as trained."""
-        if net is None:
-            net, tokenizer, meta = load_model(Path(model_dir) if model_dir else default_model_path())
-            if precision == "int8":
-                from torch.ao.quantization import per_channel_dynamic_qconfig
-
-                net.encoder = torch.ao.quantization.quantize_dynamic(
-                    net.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
-            elif precision != "fp32":
-                raise ValueError(f"precision must be int8 or fp32, not {precision!r}")
-        self.net, self.tokenizer, self.meta = net, tokenizer, meta
+    def __init__(self, runtime: BertRuntime, batch_tokens: int = 4096) -> None:
+        self.runtime = runtime
+        self.tokenizer, self.meta = runtime.tokenizer, runtime.meta
         self.batch_tokens = batch_tokens
-        self.ent_tags = TagSet(tuple(meta.entity_labels))
-        self.mod_tags = TagSet(tuple(meta.modifier_labels))
-        self.name = f"bert:{meta.name}@{meta.version}"
+        self.ent_tags = TagSet(tuple(self.meta.entity_labels))
+        self.mod_tags = TagSet(tuple(self.meta.modifier_labels))
+        self.name = f"bert:{self.meta.name}@{self.meta.version}"
+
+    @classmethod
+    def from_config(cls, config: BertConfig) -> "BertExtractor":
+        configure_threads(config.threads)
+        return cls(load_runtime(config.runtime, Path(config.model or default_model_path()), config.precision))
 
     def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None) -> list[Extraction]:
         texts = list(texts)
@@ -59,27 +56,22 @@ class BertExtractor:
                 given[ti] = [unique[k] for k in sorted(unique)]
                 results[ti].entities.extend(ents)
         order = sorted(range(len(segments)), key=lambda i: len(segments[i].input_ids))
-        was_training = self.net.training
-        self.net.eval()
-        with torch.inference_mode():
-            batch: list[Segment] = []
-            for i in order:
-                seg = segments[i]
-                if batch and (len(batch) + 1) * len(seg.input_ids) > self.batch_tokens:
-                    self._run_batch(batch, results, given)
-                    batch = []
-                batch.append(seg)
-            if batch:
+        batch: list[Segment] = []
+        for i in order:
+            seg = segments[i]
+            if batch and (len(batch) + 1) * len(seg.input_ids) > self.batch_tokens:
                 self._run_batch(batch, results, given)
-        self.net.train(was_training)
+                batch = []
+            batch.append(seg)
+        if batch:
+            self._run_batch(batch, results, given)
         return results
 
     def _run_batch(self, batch: list[Segment], results: list[Extraction],
                    given: dict[int, list[Span]] | None) -> None:
         ids, mask = pad_batch(batch, self.tokenizer.pad_token_id)
-        hidden, ent_logits, mod_logits = self.net(ids, mask)
-        ent_lp = torch.log_softmax(ent_logits, -1).numpy()
-        mod_lp = torch.log_softmax(mod_logits, -1).numpy()
+        encoded = self.runtime.encode(ids, mask)
+        ent_lp, mod_lp = encoded.entity_log_probs, encoded.modifier_log_probs
         pair_rows: list[list[int]] = []
         pair_refs: list[tuple[int, Span, Span]] = []
         for row, seg in enumerate(batch):
@@ -110,7 +102,7 @@ class BertExtractor:
             pair_rows.extend(rows)
             pair_refs.extend((seg.text_index, ent_objs[ei], mod_objs[mi]) for ei, mi in index)
         if pair_rows:
-            probs = torch.sigmoid(self.net.score_pairs(hidden, torch.tensor(pair_rows))).numpy()
+            probs = self.runtime.score_pairs(encoded, np.asarray(pair_rows, dtype=np.int64))
             for p, (ti, ent, mod) in zip(probs, pair_refs):
                 if p >= self.meta.relation_threshold:
                     results[ti].relations.append(Relation(ent, mod, float(p)))

@@ -12,26 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kiwi_cas import schema
-
-#: the 21 allowed (entity, modifier) pairs, in a fixed order (index = pair-type id)
-PAIR_TYPES: tuple[tuple[str, str], ...] = tuple(
-    (e, m) for e in schema.ENTITY_LABELS for m in schema.ALLOWED_PAIRS[e]
-)
-PAIR_INDEX: dict[tuple[str, str], int] = {p: i for i, p in enumerate(PAIR_TYPES)}
-
-_DIST_EDGES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-
-
-def distance_bucket(entity_start: int, modifier_start: int) -> int:
-    """Signed token distance, bucketed: 0..12 for modifier before entity, 13..25 after."""
-    d = modifier_start - entity_start
-    b = sum(1 for edge in _DIST_EDGES if abs(d) >= edge)
-    return b if d < 0 else b + len(_DIST_EDGES) + 1
-
-
-N_DIST_BUCKETS = 2 * (len(_DIST_EDGES) + 1)
-N_BETWEEN_BUCKETS = 6
+from kiwi_cas.extractors.bert.segments import N_BETWEEN_BUCKETS, N_DIST_BUCKETS, PAIR_TYPES
 
 
 class KiwiBertNet(nn.Module):

@@ -7,10 +7,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
+import numpy as np
 
-from kiwi_cas import schema
-from kiwi_cas.extractors.bert.model import N_BETWEEN_BUCKETS, PAIR_INDEX, distance_bucket
+from kiwi_cas.core import schema
+
+#: the allowed (entity, modifier) pairs, in a fixed order (index = pair-type id)
+PAIR_TYPES: tuple[tuple[str, str], ...] = tuple(
+    (e, m) for e in schema.ENTITY_LABELS for m in schema.ALLOWED_PAIRS[e]
+)
+PAIR_INDEX: dict[tuple[str, str], int] = {p: i for i, p in enumerate(PAIR_TYPES)}
+
+_DIST_EDGES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def distance_bucket(entity_start: int, modifier_start: int) -> int:
+    """Signed token distance, bucketed: 0..12 for modifier before entity, 13..25 after."""
+    d = modifier_start - entity_start
+    b = sum(1 for edge in _DIST_EDGES if abs(d) >= edge)
+    return b if d < 0 else b + len(_DIST_EDGES) + 1
+
+
+N_DIST_BUCKETS = 2 * (len(_DIST_EDGES) + 1)
+N_BETWEEN_BUCKETS = 6
 
 
 @dataclass
@@ -39,12 +57,13 @@ def make_segments(tokenizer, texts: list[str], max_tokens: int) -> list[Segment]
     return segments
 
 
-def pad_batch(segments: list[Segment], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_batch(segments: list[Segment], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ``(ids, attention mask)`` of shape [batch, longest segment]."""
     width = max(len(s.input_ids) for s in segments)
-    ids = torch.full((len(segments), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(segments), width), dtype=torch.long)
+    ids = np.full((len(segments), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(segments), width), dtype=np.int64)
     for i, s in enumerate(segments):
-        ids[i, :len(s.input_ids)] = torch.tensor(s.input_ids)
+        ids[i, :len(s.input_ids)] = s.input_ids
         mask[i, :len(s.input_ids)] = 1
     return ids, mask
 

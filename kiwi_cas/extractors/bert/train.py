@@ -22,14 +22,16 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
 from kiwi_cas import __version__
-from kiwi_cas.evaluate import evaluate
+from kiwi_cas.core.evaluate import evaluate
 from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
-from kiwi_cas.extractors.bert.extractor import BertExtractor, configure_threads
+from kiwi_cas.extractors.bert.extractor import BertExtractor
+from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
+from kiwi_cas.extractors.settings import configure_threads
 from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
 from kiwi_cas.extractors.bert.tagging import TagSet, token_span, token_tags
-from kiwi_cas.pipeline import NoteInput, extract_notes
-from kiwi_cas.sentences import split_sentences
-from kiwi_cas.spans import Document
+from kiwi_cas.core.notes import NoteInput, extract_notes
+from kiwi_cas.core.splitter import split_sentences
+from kiwi_cas.core.spans import Document
 
 
 @dataclass
@@ -159,7 +161,7 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
         total_loss = 0.0
         for b in batches:
             exs = [examples[j] for j in b]
-            ids, mask = pad_batch([e.segment for e in exs], tokenizer.pad_token_id)
+            ids, mask = map(torch.from_numpy, pad_batch([e.segment for e in exs], tokenizer.pad_token_id))
             width = ids.shape[1]
             et = torch.tensor([e.ent_tags + [-100] * (width - len(e.ent_tags)) for e in exs])
             mt = torch.tensor([e.mod_tags + [-100] * (width - len(e.mod_tags)) for e in exs])
@@ -184,7 +186,7 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
             total_loss += float(loss.detach())
         line = f"epoch {epoch}/{config.epochs} loss {total_loss / max(len(batches), 1):.4f} ({time.time() - t0:.0f}s)"
         if dev_docs:
-            metrics = dev_scores(BertExtractor(net=net, tokenizer=tokenizer, meta=meta), dev_docs)
+            metrics = dev_scores(BertExtractor(TorchRuntime(net=net, tokenizer=tokenizer, meta=meta)), dev_docs)
             history.append({"epoch": epoch, **metrics})
             score = metrics["ner_exact_f1"] + metrics["re_exact_f1"]
             line += "  dev " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if "exact" in k)

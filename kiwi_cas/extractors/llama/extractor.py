@@ -3,7 +3,7 @@
 Step 1 asks for the sentence rewritten with entity tags; step 2 asks, per entity, for the
 sentence (entity pre-marked) with that entity's modifiers tagged, from its type's list.
 Outputs are aligned back to character offsets (see ``align``); what cannot be placed is
-dropped and counted in ``self.dropped``. The model knows nothing of UIMA.
+dropped and counted, per text, in ``Extraction.unaligned``. The model knows nothing of UIMA.
 
 A model folder is either a kiwi_cas LLaMA folder (``kiwi_model.json`` naming its base and
 holding a LoRA adapter and its own templates) or any full causal-LM folder, e.g. the
@@ -13,23 +13,40 @@ official Kiwi LLaMA-3 weights, run with Kiwi's exact templates.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from kiwi_cas import schema
+from kiwi_cas.core import schema
+from kiwi_cas.core.spans import Extraction, Relation, Span
+from kiwi_cas.errors import ModelNotFoundError
 from kiwi_cas.extractors.llama.align import align
-from kiwi_cas.extractors.llama.backends import GenRequest, TransformersBackend, cuda_and_vllm
-from kiwi_cas.extractors.llama.base_model import base_path, models_home
+from kiwi_cas.extractors.llama.backends import Backend, GenRequest, ModelSource, load_backend, resolve_backend
+from kiwi_cas.extractors.llama.base_model import base_path, prepare_base
 from kiwi_cas.extractors.llama.prompts import PromptSet, mark
-from kiwi_cas.spans import Extraction, Relation, Span
+from kiwi_cas.extractors.config import LlamaConfig
+from kiwi_cas.extractors.settings import configure_threads, models_home, packaged_model
 
 META_FILE = "kiwi_model.json"
 DEFAULT_MODEL = "llama-mtsamples"
 
 
 def default_model_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL
+    return packaged_model(DEFAULT_MODEL)
+
+
+def model_source(model_dir: Path) -> tuple[ModelSource, dict]:
+    """(what a backend loads, the folder's metadata) for a kiwi_cas LLaMA folder or a full causal-LM folder."""
+    if not model_dir.is_dir():
+        raise ModelNotFoundError(f"{model_dir}: no such LLaMA model folder")
+    meta_path = model_dir / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"name": model_dir.name, "version": "external"}
+    if not meta.get("adapter"):
+        return ModelSource(model_dir), meta
+    base = Path(meta.get("base", "smollm2-135m-instruct"))
+    full = base if base.is_absolute() else models_home() / base
+    if not full.exists() and full == base_path():
+        prepare_base()
+    return ModelSource(full, model_dir), meta
 
 
 def _lead(template: str) -> str:
@@ -38,41 +55,22 @@ def _lead(template: str) -> str:
 
 
 class LlamaExtractor:
-    def __init__(self, model_dir: str | Path | None = None, backend: str = "auto", constrained: bool = True,
-                 batch_size: int = 16) -> None:
-        model_dir = Path(model_dir) if model_dir else default_model_path()
-        if not model_dir.exists():
-            raise FileNotFoundError(f"{model_dir}: no such LLaMA model folder")
-        meta_path = model_dir / META_FILE
-        self.meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"name": model_dir.name,
-                                                                                  "version": "external"}
-        adapter = None
-        full = model_dir
-        if self.meta.get("adapter"):
-            base = self.meta.get("base", "smollm2-135m-instruct")
-            full = Path(base) if Path(base).is_absolute() else (models_home() / base)
-            if not full.exists() and full == base_path():
-                from kiwi_cas.extractors.llama.base_model import prepare_base
-
-                prepare_base()
-            adapter = model_dir
-        self.prompts = PromptSet.load(model_dir)
-        if backend == "auto":
-            backend = "vllm" if cuda_and_vllm() else "transformers"
-        if backend == "vllm":
-            from kiwi_cas.extractors.llama.backends import VllmBackend
-
-            if adapter is not None:
-                full = merged_folder(full, adapter)
-            self.backend = VllmBackend(full)
-        elif backend == "transformers":
-            self.backend = TransformersBackend(full, adapter, batch_size=batch_size)
-        else:
-            raise ValueError(f"unknown backend {backend!r}")
-        self.backend_name = backend
+    def __init__(self, backend: Backend, prompts: PromptSet, meta: dict, constrained: bool = True,
+                 backend_name: str = "transformers") -> None:
+        self.backend, self.prompts, self.meta = backend, prompts, meta
+        self.backend_name = backend_name
         self.constrained = constrained
-        self.dropped: Counter = Counter()
-        self.name = f"llama:{self.meta.get('name', model_dir.name)}@{self.meta.get('version', '?')}"
+        self.name = f"llama:{meta.get('name', '?')}@{meta.get('version', '?')}"
+
+    @classmethod
+    def from_config(cls, config: LlamaConfig) -> "LlamaExtractor":
+        configure_threads(config.threads)
+        model_dir = Path(config.model) if config.model else default_model_path()
+        source, meta = model_source(model_dir)
+        meta.setdefault("name", model_dir.name)
+        backend = resolve_backend(config.backend)
+        return cls(load_backend(backend, source, batch_size=config.batch_size), PromptSet.load(model_dir), meta,
+                   config.constrained, backend)
 
     def _generate(self, reqs: list[GenRequest]) -> list[str]:
         return [_cut(o, self.prompts.stop) for o in self.backend.generate(reqs, self.constrained)]
@@ -86,7 +84,7 @@ class LlamaExtractor:
             outputs = self._generate(reqs)
             for i, (text, out) in enumerate(zip(texts, outputs)):
                 a = align(text, out, set(schema.ENTITY_LABELS))
-                self.dropped.update({f"ner_{k}": v for k, v in a.dropped.items()})
+                results[i].unaligned.update({f"ner_{k}": v for k, v in a.dropped.items()})
                 results[i].entities = [Span(s, e, label) for s, e, label in a.spans]
         else:
             for i, ents in enumerate(entities):
@@ -102,12 +100,12 @@ class LlamaExtractor:
         outputs = self._generate(reqs) if reqs else []
         for (i, ent), out in zip(owners, outputs):
             a = align(texts[i], out, set(schema.ALLOWED_PAIRS[ent.label]), ignore={ent.label})
-            self.dropped.update({f"re_{k}": v for k, v in a.dropped.items()})
             res = results[i]
+            res.unaligned.update({f"re_{k}": v for k, v in a.dropped.items()})
             known = {m.key(): m for m in res.modifiers}
             for s, e, label in a.spans:
                 if s < ent.end and ent.start < e and not (ent.start <= s and e <= ent.end):
-                    self.dropped["re_crosses_entity"] += 1
+                    res.unaligned["re_crosses_entity"] += 1
                     continue
                 mod = known.get((s, e, label))
                 if mod is None:
@@ -120,19 +118,3 @@ class LlamaExtractor:
 def _cut(output: str, stop: str) -> str:
     """Kiwi's templates end the answer with a textual stop marker ("<EOS>"); drop it and what follows."""
     return output.split(stop, 1)[0] if stop else output
-
-
-def merged_folder(base: Path, adapter: Path) -> Path:
-    """A full model folder (base + LoRA merged) for vLLM, cached beside the adapter's base."""
-    target = models_home() / f"merged-{adapter.name}"
-    if (target / "config.json").exists():
-        return target
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.save_pretrained(target, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base).save_pretrained(target)
-    return target

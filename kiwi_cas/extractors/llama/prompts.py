@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiwi_cas import schema
+from kiwi_cas.core import schema
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "kiwi_prompts.json"
 TEMPLATE_FILE = "kiwi_prompts.json"

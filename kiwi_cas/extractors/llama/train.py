@@ -19,11 +19,12 @@ from typing import Callable
 
 import torch
 
-from kiwi_cas import __version__, schema
+from kiwi_cas import __version__
+from kiwi_cas.core import schema
 from kiwi_cas.extractors.llama.base_model import BASE_NAME, base_path, prepare_base
 from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
-from kiwi_cas.sentences import split_sentences
-from kiwi_cas.spans import Document
+from kiwi_cas.core.splitter import split_sentences
+from kiwi_cas.core.spans import Document
 
 SHORT_TEMPLATES = {
     "source": "kiwi_cas short templates for models fine-tuned by `kiwi-cas train llama`",

@@ -10,43 +10,39 @@ from dataclasses import dataclass, field
 
 from cassis import Cas
 
-from kiwi_cas import schema
 from kiwi_cas.cas.sentences import KIWI_SENTENCE_TYPE
-from kiwi_cas.spans import Extraction, Relation, Span
+from kiwi_cas.core import schema
+from kiwi_cas.core.spans import Counts, Extraction, Relation, Span
 
 
 @dataclass
-class WriteCounts:
-    entities: int = 0
-    modifiers: int = 0
-    relations: int = 0
-    written: dict = field(default_factory=dict)  # ("e"|"m", span key) -> feature structure
+class Written:
+    """What :func:`write_kiwi` added: its counts, and the feature structure behind each span."""
+
+    counts: Counts
+    fs_of: dict = field(default_factory=dict)  # ("e"|"m", span key) -> feature structure
 
 
-def _is_kiwi(fs) -> bool:
+def is_kiwi(fs) -> bool:
     return fs.type.name.startswith(schema.NAMESPACE + ".")
 
 
-def remove_kiwi(view: Cas, keep_entities: bool = False) -> int:
-    """Remove Kiwi annotations written by an earlier run (so a re-run replaces, never duplicates)."""
-    removed = 0
+def remove_kiwi(view: Cas, keep_entities: bool = False) -> list:
+    """Remove Kiwi annotations written by an earlier run (so a re-run replaces, never duplicates).
+
+    Returns the cTAKES twins the removed annotations pointed at, for the cTAKES module to remove.
+    """
+    twins = []
     for fs in list(view.select_all_fs()):
-        if not _is_kiwi(fs):
+        if not is_kiwi(fs):
             continue
         if keep_entities and view.typesystem.is_instance_of(fs.type.name, schema.ENTITY_SUPERTYPE):
             continue
-        twin = fs.get("ctakesTwin") if has_feature(fs, "ctakesTwin") else None
+        twin = fs.get("ctakesTwin") if fs.type.get_feature("ctakesTwin") else None
         if twin is not None:
-            from kiwi_cas.cas.ctakes import remove_projection
-
-            removed += remove_projection(view, twin)
+            twins.append(twin)
         view.remove(fs)
-        removed += 1
-    return removed
-
-
-def has_feature(fs, feature: str) -> bool:
-    return any(f.name == feature for f in fs.type.all_features)
+    return twins
 
 
 def read_kiwi(view: Cas) -> Extraction:
@@ -76,10 +72,10 @@ def read_kiwi(view: Cas) -> Extraction:
     return ext
 
 
-def write_kiwi(view: Cas, ext: Extraction, extractor_name: str, write_entities: bool = True) -> WriteCounts:
+def write_kiwi(view: Cas, ext: Extraction, extractor_name: str, write_entities: bool = True) -> Written:
     """Add the extraction to the view; with ``write_entities=False`` the entities already exist."""
     ts = view.typesystem
-    counts = WriteCounts()
+    counts = Counts(documents=1, unaligned=ext.unaligned.copy())
     fs_of: dict[tuple[str, tuple[int, int, str]], object] = {}
     if not write_entities:
         for fs in view.select(schema.ENTITY_SUPERTYPE):
@@ -112,8 +108,7 @@ def write_kiwi(view: Cas, ext: Extraction, extractor_name: str, write_entities: 
         view.add(rel_type(entity=ent, modifier=mod, category=rel.category,
                           confidence=round(float(rel.confidence), 4), extractor=extractor_name))
         counts.relations += 1
-    counts.written = fs_of
-    return counts
+    return Written(counts, fs_of)
 
 
 def write_sentences(view: Cas, sentences: list[tuple[int, int]]) -> None:

@@ -72,7 +72,7 @@ TYPE_TO_LABEL: dict[str, str] = {v: k for k, v in LABEL_TO_TYPE.items()}
 #: brat relation names that mean "entity has this modifier".
 BRAT_RELATION_NAMES: frozenset[str] = frozenset({"hasAttr", "hasTemporal"})
 
-TYPESYSTEM_PATH = Path(__file__).resolve().parent / "typesystems" / "KiwiTypeSystem.xml"
+TYPESYSTEM_PATH = Path(__file__).resolve().parents[1] / "typesystems" / "KiwiTypeSystem.xml"
 
 
 def is_entity(label: str) -> bool:

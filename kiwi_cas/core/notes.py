@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from kiwi_cas.extractors.base import Extractor
-from kiwi_cas.sentences import split_sentences
-from kiwi_cas.spans import Extraction, Span
+from kiwi_cas.core.splitter import split_sentences
+from kiwi_cas.core.spans import Extraction, Span
 
 
 @dataclass

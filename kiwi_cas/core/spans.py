@@ -6,6 +6,7 @@ UIMA or torch.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -42,6 +43,8 @@ class Extraction:
     entities: list[Span] = field(default_factory=list)
     modifiers: list[Span] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
+    #: model outputs that could not be placed in the text, by reason (LLaMA alignment); travels with the result
+    unaligned: Counter = field(default_factory=Counter)
 
     def shifted(self, offset: int) -> "Extraction":
         """The same extraction with every offset moved by ``offset`` (sentence -> document)."""
@@ -55,12 +58,34 @@ class Extraction:
             Relation(ents.get(r.entity, mv(r.entity)), mods.get(r.modifier, mv(r.modifier)), r.confidence)
             for r in self.relations
         ]
-        return Extraction(list(ents.values()), list(mods.values()), rels)
+        return Extraction(list(ents.values()), list(mods.values()), rels, Counter(self.unaligned))
 
     def extend(self, other: "Extraction") -> None:
         self.entities.extend(other.entities)
         self.modifiers.extend(other.modifiers)
         self.relations.extend(other.relations)
+        self.unaligned.update(other.unaligned)
+
+
+@dataclass
+class Counts:
+    """What was written for one or many documents; results carry their own, so they add up under concurrency."""
+
+    documents: int = 0
+    entities: int = 0
+    modifiers: int = 0
+    relations: int = 0
+    dropped: int = 0  # input structures of unknown types dropped under --lenient
+    unaligned: Counter = field(default_factory=Counter)  # model outputs not written, by reason
+
+    def __iadd__(self, other: "Counts") -> "Counts":
+        self.documents += other.documents
+        self.entities += other.entities
+        self.modifiers += other.modifiers
+        self.relations += other.relations
+        self.dropped += other.dropped
+        self.unaligned.update(other.unaligned)
+        return self
 
 
 @dataclass

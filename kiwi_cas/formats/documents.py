@@ -5,30 +5,19 @@ Used by training and evaluation, which work on plain :class:`Document` objects.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from kiwi_cas.cas.io import load_xmi
-from kiwi_cas.cas.kiwi_annotations import read_kiwi
+from kiwi_cas.cas.writer import read_kiwi
+from kiwi_cas.core.files import document_name, find_files
+from kiwi_cas.core.spans import Document
 from kiwi_cas.formats import brat
-from kiwi_cas.spans import Document
-
-
-def document_name(path: Path) -> str:
-    """``NAME.txt``, ``NAME.ann``, ``NAME.xmi`` -> ``NAME`` (so gold and predictions pair up)."""
-    name = path.name
-    for suffix in (".xmi", ".json", ".txt", ".ann"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def load_documents(folder: Path, typesystems: tuple[Path, ...] = (), view: str = "_InitialView") -> list[Document]:
     """All documents of a folder (recursive). XMI wins where a folder holds both forms."""
-    folder = Path(folder)
-    if folder.is_file():
-        files = [folder]
-    else:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".xmi", ".txt") and p.is_file())
+    files = find_files(folder, (".xmi", ".txt"))
     xmi_names = {document_name(p) for p in files if p.suffix.lower() == ".xmi"}
     docs: list[Document] = []
     for path in files:
@@ -39,3 +28,10 @@ def load_documents(folder: Path, typesystems: tuple[Path, ...] = (), view: str =
             doc = brat.read_document(path)
             docs.append(Document(document_name(path), doc.text, doc.annotations))
     return docs
+
+
+def held_out(n: int, k: int) -> set[int]:
+    """Indices of the k notes (of n, sorted by path) held out as dev: seeded with 0, the same for every command."""
+    order = list(range(n))
+    random.Random(0).shuffle(order)
+    return set(order[:k])

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import stomp
 
-from kiwi_cas.annotator import KiwiAnnotator
-from kiwi_cas.cas.io import describe_error, load_xmi_bytes, serialize
-from kiwi_cas.schema import TYPESYSTEM_PATH
+from kiwi_cas.annotate.annotator import KiwiAnnotator
+from kiwi_cas.annotate.job import ReadOptions, Source, annotate_sources
+from kiwi_cas.cas.typesystem import ctakes_typesystem_path
+from kiwi_cas.errors import ServiceError
 
 STOP_MESSAGE = "Apache cTAKES PBJ Stop Message."
-DEFAULT_TYPESYSTEM = TYPESYSTEM_PATH.parent / "ctakes" / "TypeSystem.xml"
-log = logging.getLogger("kiwi_cas.pbj")
+DEFAULT_TYPESYSTEM = ctakes_typesystem_path()
+log = logging.getLogger("kiwi_cas.serve.pbj")
 
 
 @dataclass
@@ -79,7 +80,12 @@ class PbjWorker:
         self.conn.set_listener("kiwi", _Listener(self.inbox))
 
     def connect(self) -> None:
-        self.conn.connect(self.config.user, self.config.password, wait=True)
+        try:
+            self.conn.connect(self.config.user, self.config.password, wait=True)
+        except stomp.exception.StompException as exc:
+            raise ServiceError(f"cannot connect to the STOMP broker at {self.config.host}:{self.config.port} "
+                               f"({type(exc).__name__}); is it running, and are the credentials right?",
+                               "broker_unreachable") from exc
         # one unacknowledged message at a time (ActiveMQ and RabbitMQ spell the header differently)
         self.conn.subscribe(destination=f"/queue/{self.config.receive_queue}", id="kiwi", ack="client-individual",
                             headers={"activemq.prefetchSize": "1", "prefetch-count": "1"})
@@ -92,6 +98,7 @@ class PbjWorker:
         """Serve until the stop message, a signal or a disconnect."""
         self.annotator.initialize()
         ts_paths = tuple(str(p.resolve()) for p in self.config.typesystems)
+        options = ReadOptions(lenient=self.config.lenient)
         while not self._stop.is_set():
             frame = self.inbox.get()
             if frame is None:
@@ -104,12 +111,10 @@ class PbjWorker:
                 self.conn.ack(ack_id, "kiwi")
                 self.stats.stopped_by_message = True
                 break
-            try:
-                loaded = load_xmi_bytes(body.encode("utf-8"), ts_paths, self.config.lenient)
-                self.annotator.process(loaded.cas)
-                result = serialize(loaded.cas, "xmi").decode("utf-8")
-            except Exception as exc:  # a bad CAS is reported and skipped, never fatal
-                kind, message = describe_error(exc)
+            outcome = annotate_sources(self.annotator, [Source(str(msg_id), body.encode("utf-8"),
+                                                               typesystems=ts_paths)], options)[0]
+            if not outcome.ok:  # a bad CAS is reported and skipped, never fatal
+                kind, message = outcome.error
                 report = {"message_id": msg_id, "error_type": kind, "message": message}
                 self.stats.failed += 1
                 self.stats.errors.append(report)
@@ -118,7 +123,7 @@ class PbjWorker:
                                content_type="application/json")
                 self.conn.ack(ack_id, "kiwi")
                 continue
-            self.conn.send(destination=f"/queue/{self.config.send_queue}", body=result)
+            self.conn.send(destination=f"/queue/{self.config.send_queue}", body=outcome.output.decode("utf-8"))
             self.conn.ack(ack_id, "kiwi")  # only now: a crash before this redelivers the message
             self.stats.processed += 1
         self.close()

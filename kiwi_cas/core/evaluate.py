@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from kiwi_cas.spans import Document, Extraction, Span
+from kiwi_cas.core.spans import Document, Extraction, Span
 
 
 @dataclass

