@@ -14,6 +14,22 @@ from kiwi_cas.engines.local import RunOptions, run_local
 KIWI_NS = "org.clinicalnlp.kiwi.type."
 
 
+def cli(*args, expect: int = 0):
+    """Run ``kiwi-cas ARGS`` in-process (click's CliRunner): the model stays loaded between calls.
+
+    Checks the exit code and that no user-facing path ends in a traceback.
+    """
+    from click.testing import CliRunner
+
+    from kiwi_cas.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == expect, (result.exit_code, result.stderr[-2000:])
+    return result
+
+
 RUN_FIELDS = {"resume", "jobs", "batch_size"}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from kiwi_cas.cas.io import load_xmi
 from kiwi_cas.cas.writer import read_kiwi
 from tests.conftest import REPO
+from tests.helpers import cli
 
 EXAMPLES = REPO / "examples"
 
@@ -64,18 +65,14 @@ def test_killed_run_resumes_to_the_same_outputs(tmp_path):
 def test_exit_status_and_error_log(tmp_path):
     notes = _notes(tmp_path, 2)
     (notes / "broken.xmi").write_text("<xmi:XMI")
-    proc = _cli("annotate", notes, "-o", tmp_path / "out")
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 1
+    err = cli("annotate", notes, "-o", tmp_path / "out", expect=1).stderr
     assert "2 ok, 1 failed" in err
     [line] = (tmp_path / "out" / "errors.jsonl").read_text().splitlines()
     assert set(json.loads(line)) == {"file", "error_type", "message"}
 
 
 def test_usage_errors_exit_2(tmp_path):
-    proc = _cli("annotate", tmp_path / "does-not-exist", "-o", tmp_path / "out")
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "no input matches" in err
+    assert "no input matches" in cli("annotate", tmp_path / "does-not-exist", "-o", tmp_path / "out", expect=2).stderr
 
 
 def test_parallel_jobs_match_serial(tmp_path):
@@ -89,11 +86,9 @@ def test_parallel_jobs_match_serial(tmp_path):
 
 
 def test_folder_structure_is_mirrored_and_help_teaches(tmp_path):
-    proc = _cli("annotate", EXAMPLES, "-o", tmp_path / "out")
-    assert proc.wait(timeout=600) == 0
+    cli("annotate", EXAMPLES, "-o", tmp_path / "out")
     names = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.xmi"))
     assert "xmi/orthopedic_consult.xmi" in names and "notes/orthopedic_consult.xmi" in names
     assert (tmp_path / "out" / "xmi" / "TypeSystem.xml").exists()
-    help_text = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "annotate", "--help"], capture_output=True,
-                               text=True).stdout
+    help_text = cli("annotate", "--help").stdout
     assert "Examples:" in help_text and "--resume" in help_text

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from cassis import load_cas_from_json
 
-from tests.helpers import run
+from tests.helpers import cli, run
 
 TEXT = "Patient denies chest pain. His mother had breast cancer. Aspirin 81 mg daily."
 
@@ -21,8 +19,7 @@ def _annotated(tmp_path, annotator):
 
 
 def _export(src, fmt, out):
-    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "export", "--format", fmt, str(src), "-o", str(out)],
-                   check=True, capture_output=True)
+    cli("export", "--format", fmt, src, "-o", out)
 
 
 def test_medcat_shape_and_meta_annotations(tmp_path, annotator):

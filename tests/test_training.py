@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.config import BertConfig
 from kiwi_cas.formats import brat
 from kiwi_cas.core.spans import Document, Extraction, Relation, Span
+from tests.helpers import cli
 
 NOTES = [
     ("Patient denies chest pain. She takes aspirin 81 mg daily.",
@@ -40,11 +39,9 @@ def _write_corpus(folder: Path) -> None:
 def test_tiny_training_run(tmp_path):
     _write_corpus(tmp_path / "train")
     out = tmp_path / "model"
-    proc = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "train", "bert", "--train", str(tmp_path / "train"),
-                           "--dev", str(tmp_path / "train"), "-o", str(out), "--epochs", "2", "--batch-size", "4"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "epoch 2/2" in proc.stderr and "dev ner_exact_f1=" in proc.stderr
+    result = cli("train", "bert", "--train", tmp_path / "train", "--dev", tmp_path / "train", "-o", out,
+                 "--epochs", "2", "--batch-size", "4")
+    assert "epoch 2/2" in result.stderr and "dev ner_exact_f1=" in result.stderr
     meta = json.loads((out / "kiwi_model.json").read_text())
     assert meta["training"]["notes"] == 4 and len(meta["dev_metrics"]["history"]) == 2
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "kiwi_model.json"}
@@ -54,10 +51,8 @@ def test_tiny_training_run(tmp_path):
 
 def test_brat_round_trip(tmp_path):
     _write_corpus(tmp_path / "train")
-    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "import", "--format", "brat", str(tmp_path / "train"),
-                    "-o", str(tmp_path / "xmi")], check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "export", "--format", "brat", str(tmp_path / "xmi"),
-                    "-o", str(tmp_path / "back")], check=True, capture_output=True)
+    cli("import", "--format", "brat", tmp_path / "train", "-o", tmp_path / "xmi")
+    cli("export", "--format", "brat", tmp_path / "xmi", "-o", tmp_path / "back")
     for txt in sorted((tmp_path / "train").glob("*.txt")):
         a = brat.read_document(txt)
         b = brat.read_document(tmp_path / "back" / txt.name)
@@ -79,10 +74,8 @@ def test_brat_round_trip_of_the_training_corpus(tmp_path):
 
     if not SHARED_TRAIN.exists():
         pytest.skip("../shared/data/mtsamples/train not present (its notes are not copied into the repo)")
-    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "import", "--format", "brat", str(SHARED_TRAIN),
-                    "-o", str(tmp_path / "xmi")], check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "export", "--format", "brat", str(tmp_path / "xmi"),
-                    "-o", str(tmp_path / "back")], check=True, capture_output=True)
+    cli("import", "--format", "brat", SHARED_TRAIN, "-o", tmp_path / "xmi")
+    cli("export", "--format", "brat", tmp_path / "xmi", "-o", tmp_path / "back")
     n = 0
     for txt in sorted(SHARED_TRAIN.glob("*.txt")):
         a, b = brat.read_document(txt), brat.read_document(tmp_path / "back" / txt.name)
@@ -94,14 +87,10 @@ def test_brat_round_trip_of_the_training_corpus(tmp_path):
 def test_evaluate_cli_with_gold_entities(tmp_path):
     """import --entities-only -> annotate --task re -> evaluate --task re --json, as the README describes."""
     _write_corpus(tmp_path / "gold")
-    cli = [sys.executable, "-m", "kiwi_cas.cli"]
-    subprocess.run(cli + ["import", "--format", "brat", str(tmp_path / "gold"), "-o", str(tmp_path / "ents"),
-                          "--entities-only"], check=True, capture_output=True)
-    subprocess.run(cli + ["annotate", str(tmp_path / "ents"), "-o", str(tmp_path / "pred"), "--task", "re"],
-                   check=True, capture_output=True)
-    proc = subprocess.run(cli + ["evaluate", "--gold", str(tmp_path / "gold"), "--pred", str(tmp_path / "pred"),
-                                 "--task", "re", "--json"], check=True, capture_output=True, text=True)
-    report = json.loads(proc.stdout)
+    cli("import", "--format", "brat", tmp_path / "gold", "-o", tmp_path / "ents", "--entities-only")
+    cli("annotate", tmp_path / "ents", "-o", tmp_path / "pred", "--task", "re")
+    result = cli("evaluate", "--gold", tmp_path / "gold", "--pred", tmp_path / "pred", "--task", "re", "--json")
+    report = json.loads(result.stdout)
     assert report["ner"]["exact"]["micro"]["f1"] == 1.0  # the gold entities went through untouched
     assert report["re"]["exact"]["micro"]["n_gold"] == 12
     assert report["re"]["exact"]["micro"]["f1"] > 0.5

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -24,7 +25,7 @@ from kiwi_cas.annotate.job import Outcome, ReadOptions, Source, annotate_sources
 from kiwi_cas.cas.io import atomic_write
 from kiwi_cas.engines.discover import WorkItem
 from kiwi_cas.engines.ledger import FileResult, RunLedger, RunSummary
-from kiwi_cas.errors import describe
+from kiwi_cas.errors import SetupError, describe
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,14 @@ def run_local(items: list[WorkItem], config: AnnotatorConfig, options: RunOption
         if options.jobs > 1 and len(batches) > 1:
             threads = max(1, (os.cpu_count() or 1) // options.jobs)
             cfg = dataclasses.replace(config, extractor=dataclasses.replace(config.extractor, threads=threads))
-            with ProcessPoolExecutor(options.jobs, initializer=_init_worker, initargs=(cfg,)) as pool:
-                for results in pool.map(_worker_batch, batches, [options.read] * len(batches)):
-                    _record(ledger, progress, results)
+            try:
+                with ProcessPoolExecutor(options.jobs, initializer=_init_worker, initargs=(cfg,)) as pool:
+                    for results in pool.map(_worker_batch, batches, [options.read] * len(batches)):
+                        _record(ledger, progress, results)
+            except BrokenProcessPool as exc:
+                raise SetupError("a worker process died (killed, out of memory, or its model failed to load); "
+                                 "outputs written so far are complete: rerun with --resume, or with --jobs 1 to "
+                                 "see the cause", "worker_died") from exc
         else:
             if annotator is None:
                 annotator = KiwiAnnotator(config)

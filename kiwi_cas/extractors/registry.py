@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 
 from kiwi_cas.errors import UsageError
@@ -36,6 +37,9 @@ def extractor_config(name: str, **options) -> ExtractorConfig:
     return cls(**given)
 
 
+@functools.lru_cache(maxsize=4)
 def load_extractor(config: ExtractorConfig) -> Extractor:
+    """The extractor for ``config``, loaded once per process: extractors hold no per-document state, so
+    annotators with different tasks or views (a service, a test suite, a benchmark) share one model."""
     module, cls = EXTRACTORS[config.name][1].split(":")
     return getattr(importlib.import_module(module), cls).from_config(config)
