@@ -16,7 +16,8 @@ from typing import Sequence
 
 from cassis import Cas
 
-from kiwi_cas.cas.ctakes import ctakes_entities, project, remove_projections, require_ctakes
+from kiwi_cas.cas.ctakes import ASSERTION_MODES, ctakes_entities, project, remove_projections, require_ctakes
+from kiwi_cas.cas.provenance import RunRecorder, undo_previous_runs
 from kiwi_cas.cas.sentences import cas_sentences
 from kiwi_cas.cas.writer import read_kiwi, remove_kiwi, write_kiwi, write_sentences
 from kiwi_cas.core import schema
@@ -27,6 +28,7 @@ from kiwi_cas.extractors.base import Extractor
 from kiwi_cas.extractors.config import BertConfig, ExtractorConfig
 
 TASKS = ("all", "ner", "re")
+DEFAULT_VIEW = "_InitialView"
 ENTITY_SOURCES = ("kiwi", "ctakes")
 
 
@@ -36,17 +38,32 @@ class AnnotatorConfig:
 
     extractor: ExtractorConfig = field(default_factory=BertConfig)
     task: str = "all"  # all: entities+modifiers+relations; ner: entities only; re: keep entities, add the rest
-    view: str = "_InitialView"
+    view: str | None = None  # None: _InitialView, skipped with a warning when it holds no text
     sentence_type: str | None = None
     write_sentences: bool = False
     ctakes: bool = False  # also write the findings in cTAKES types
     entities_from: str = "kiwi"  # task "re": take the given entities from Kiwi or cTAKES annotations
+    ctakes_assertions: str = "keep"  # keep | fill | overwrite: Kiwi's values on mentions kiwi_cas did not create
+    require_mentions: bool = False  # --entities-from ctakes: a CAS with no usable cTAKES mention fails
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {self.task!r}")
         if self.entities_from not in ENTITY_SOURCES:
             raise UsageError(f"--entities-from must be one of {', '.join(ENTITY_SOURCES)}, not {self.entities_from!r}")
+        if self.entities_from == "ctakes" and self.task != "re":
+            raise UsageError("--entities-from ctakes needs --task re (with --task all or ner, Kiwi finds its own "
+                             "entities)")
+        if self.ctakes_assertions not in ASSERTION_MODES:
+            raise UsageError(f"--ctakes-assertions must be one of {', '.join(ASSERTION_MODES)}")
+        if self.ctakes_assertions != "keep" and not self.ctakes:
+            raise UsageError("--ctakes-assertions needs --ctakes (it decides what goes into cTAKES's features)")
+        if self.require_mentions and not self.from_ctakes:
+            raise UsageError("--require-mentions needs --task re --entities-from ctakes")
+
+    @property
+    def view_name(self) -> str:
+        return self.view or DEFAULT_VIEW
 
     @property
     def from_ctakes(self) -> bool:
@@ -75,33 +92,59 @@ class KiwiAnnotator:
         self.initialize()
         cfg = self.config
         views = [self._view(c) for c in cases]
+        textless = [v.sofa_string is None for v in views]
+        if self.config.view is not None and any(textless):
+            raise InputError(f"view {self.config.view!r} holds no text (its sofa is a URI or binary data)",
+                             "view_without_text")
         notes: list[NoteInput] = []
         mentions_of: list[dict] = []
-        for view in views:
+        warnings: list[list[str]] = []
+        for view, skip in zip(views, textless):
+            if skip:  # nothing to read: the CAS goes out as it came in
+                notes.append(NoteInput("", []))
+                mentions_of.append({})
+                warnings.append([f"view {cfg.view_name!r} holds no text (its sofa is a URI or binary data); "
+                                 "written unchanged (name a view with --view)"])
+                continue
             sentences, _ = cas_sentences(view, cfg.sentence_type)
             if cfg.ctakes:
                 require_ctakes(view)
-            remove_projections(view, remove_kiwi(view, keep_entities=cfg.task == "re" and not cfg.from_ctakes))
-            given, mentions = None, {}
+            recorded = undo_previous_runs(view)  # the ownership rule: undo exactly what the last run did
+            twins = remove_kiwi(view, keep_entities=cfg.task == "re" and not cfg.from_ctakes)
+            if not recorded:
+                remove_projections(view, twins)  # outputs of kiwi_cas 0.1.0, which kept no record
+            given, mentions, notes_for_view = None, {}, []
             if cfg.from_ctakes:
-                given, mentions = ctakes_entities(view)
+                given, mentions, unused = ctakes_entities(view)
+                if not given:
+                    message = _no_mentions(unused)
+                    if cfg.require_mentions:
+                        raise InputError(message, "no_ctakes_mentions")
+                    notes_for_view.append(message)
             elif cfg.task == "re":
                 given = read_kiwi(view).entities
             mentions_of.append(mentions)
+            warnings.append(notes_for_view)
             if cfg.write_sentences:
                 write_sentences(view, sentences)
             notes.append(NoteInput(view.sofa_string or "", sentences, given))
         found = extract_notes(self.extractor, notes)
         counts: list[Counts] = []
-        for view, ext, mentions in zip(views, found, mentions_of):
+        for view, ext, mentions, notes_for_view, skip in zip(views, found, mentions_of, warnings, textless):
+            if skip:
+                counts.append(Counts(documents=1, warnings=notes_for_view))
+                continue
             if cfg.task == "ner":
                 ext.modifiers, ext.relations = [], []
             written = write_kiwi(view, ext, self.extractor.name, write_entities=cfg.task != "re" or cfg.from_ctakes)
+            recorder = RunRecorder(view)
             if cfg.ctakes:
-                for key, twin in project(view, ext, existing=mentions).items():
+                for key, twin in project(view, ext, recorder, cfg.ctakes_assertions, given=mentions).items():
                     kiwi_fs = written.fs_of.get(key)
                     if kiwi_fs is not None:
                         kiwi_fs.ctakesTwin = twin
+            recorder.commit(self.extractor.name)
+            written.counts.warnings = notes_for_view
             self.totals += written.counts
             counts.append(written.counts)
         return counts
@@ -111,10 +154,17 @@ class KiwiAnnotator:
 
     def _view(self, cas: Cas) -> Cas:
         try:
-            view = cas.get_view(self.config.view)
+            view = cas.get_view(self.config.view_name)
         except KeyError as exc:
-            raise InputError(f"the CAS has no view named {self.config.view!r}", "no_view") from exc
+            raise InputError(f"the CAS has no view named {self.config.view_name!r} (it has: "
+                             f"{', '.join(repr(v.sofa.sofaID) for v in cas.views)})", "no_view") from exc
         if not view.typesystem.contains_type(schema.RELATION_TYPE):
             raise InputError("the CAS typesystem lacks the Kiwi types; load it with kiwi_cas.load_cas",
                              "no_kiwi_types")
         return view
+
+
+def _no_mentions(unused) -> str:
+    seen = ", ".join(f"{name.rsplit('.', 1)[-1]} {n}" for name, n in unused.most_common(5))
+    return ("--entities-from ctakes: no usable cTAKES mention in this CAS (" + (f"cTAKES annotations seen: {seen}"
+            if seen else "no cTAKES annotations at all") + "); nothing to attach modifiers to")

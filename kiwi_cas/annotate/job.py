@@ -94,7 +94,7 @@ def annotate_sources(annotator: KiwiAnnotator, sources: Sequence[Source], option
     """Load, annotate (one extractor call for the batch), serialize. One outcome per source, in order."""
     outcomes: dict[int, Outcome] = {}
     loaded: list[tuple[int, LoadedCas]] = []
-    view = annotator.config.view
+    view = annotator.config.view_name
     for i, source in enumerate(sources):
         try:
             lc = _load(source, options)
@@ -121,6 +121,10 @@ def annotate_sources(annotator: KiwiAnnotator, sources: Sequence[Source], option
                 outcomes[i] = _failed(sources[i], exc)
                 continue
             c.dropped = lc.dropped
+            if lc.dropped:
+                kinds = ", ".join(f"{n} {k}" for n, k in lc.dropped_types.most_common())
+                c.warnings.append(f"--lenient dropped {lc.dropped} structures of types missing from the "
+                                  f"typesystem: {kinds}")
             outcomes[i] = Outcome(sources[i], output, c, lc.typesystem_paths)
     return [outcomes[i] for i in range(len(sources))]
 

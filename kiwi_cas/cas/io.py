@@ -13,7 +13,7 @@ import re
 import secrets
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
@@ -35,6 +35,7 @@ class LoadedCas:
     cas: Cas
     typesystem_paths: tuple[str, ...]
     dropped: int = 0  # structures of unknown types dropped under --lenient
+    dropped_types: Counter = field(default_factory=Counter)  # ... by type name
 
 
 def type_name_of(element: etree._Element) -> str | None:
@@ -47,11 +48,20 @@ def type_name_of(element: etree._Element) -> str | None:
     return f"{package}.{qname.localname}"
 
 
-def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None) -> tuple[Counter, set[str]]:
+@dataclass
+class XmiScan:
+    """What the safe parser saw in an XMI before cassis reads it."""
+
+    counts: Counter  # top-level feature structures per type name
+    unknown_features: set[str]  # ``Type:feature`` names the typesystem does not define
+    sofa_uris: dict[str, str]  # sofaID -> sofaURI (cassis reads and writes no sofaURI)
+
+
+def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None) -> XmiScan:
     """Count top-level feature structures per type name, without cassis (safe parser).
 
-    With a typesystem, also returns ``Type:feature`` names used in the XMI that the
-    typesystem does not define (cassis fails on those even in lenient mode).
+    With a typesystem, also finds ``Type:feature`` names used in the XMI that the typesystem
+    does not define (cassis fails on those even in lenient mode).
     """
     try:
         root = parse_xml(data, max_bytes)
@@ -61,6 +71,7 @@ def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None
         raise InputError(code="not_xmi", message="the root element is not xmi:XMI")
     counts: Counter = Counter()
     unknown_features: set[str] = set()
+    sofa_uris: dict[str, str] = {}
     feature_names: dict[str, set[str] | None] = {}
     for child in root:
         if not isinstance(child.tag, str):
@@ -69,6 +80,12 @@ def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None
         if not name or name in ("uima.cas.NULL", "uima.cas.View"):
             continue
         counts[name] += 1
+        if name == "uima.cas.Sofa":
+            if child.get("sofaArray") is not None:
+                raise InputError(code="sofa_array", message=f"view {child.get('sofaID')!r} holds its data as a "
+                                 "sofaArray, which kiwi_cas cannot carry through; refused rather than dropped")
+            if child.get("sofaURI") is not None:
+                sofa_uris[child.get("sofaID", "")] = child.get("sofaURI")
         if typesystem is None or name == "uima.cas.Sofa":
             continue
         if name not in feature_names:
@@ -80,7 +97,7 @@ def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None
         used = {etree.QName(a).localname for a in child.attrib if not str(a).startswith("{")}
         used |= {etree.QName(c).localname for c in child if isinstance(c.tag, str)}
         unknown_features.update(f"{name}:{f}" for f in used - known - {"sofa"})
-    return counts, unknown_features
+    return XmiScan(counts, unknown_features, sofa_uris)
 
 
 def resolve_typesystems(input_path: Path, explicit: tuple[Path, ...]) -> tuple[str, ...]:
@@ -103,7 +120,8 @@ def load_xmi_bytes(data: bytes, ts_paths: tuple[str, ...], lenient: bool = False
     if not data.strip():
         raise InputError(code="empty_file", message="the file is empty")
     ts = merged_typesystem(ts_paths)  # TypeSystemError and UnsafeXmlError are InputErrors themselves
-    counts, unknown_features = scan_types(data, max_bytes, ts)
+    scan = scan_types(data, max_bytes, ts)
+    counts, unknown_features = scan.counts, scan.unknown_features
     if unknown_features:
         shown = ", ".join(sorted(unknown_features)[:5])
         raise InputError(code="unknown_feature", message=f"features missing from the typesystem: {shown}; pass --typesystem "
@@ -120,7 +138,9 @@ def load_xmi_bytes(data: bytes, ts_paths: tuple[str, ...], lenient: bool = False
             cas = load_cas_from_xmi(BytesIO(data), typesystem=ts, lenient=lenient, trusted=False)
     except Exception as exc:  # cassis raises many types for bad XMI (KeyError, ValueError, TypeNotFoundError)
         raise InputError(code="bad_xmi", message=f"cannot load XMI: {type(exc).__name__}: {_short(exc)}") from exc
-    return LoadedCas(cas, ts_paths, dropped)
+    for sofa_id, uri in scan.sofa_uris.items():
+        cas.get_view(sofa_id).sofa_uri = uri
+    return LoadedCas(cas, ts_paths, dropped, Counter({n: counts[n] for n in missing}))
 
 
 def load_text_bytes(data: bytes, encoding: str = "utf-8") -> LoadedCas:
@@ -172,11 +192,25 @@ def replace_invalid_xml_chars(text: str) -> str:
 def serialize(cas: Cas, fmt: str) -> bytes:
     if fmt == "jsoncas":
         return cas.to_json().encode("utf-8")
+    uris = {}
     for view in cas.views:
-        text = cas.get_view(view.sofa.sofaID).sofa_string
+        text = view.sofa.sofaString
         if text:
             check_xml_text(text)
-    return cas.to_xmi().encode("utf-8")
+        if view.sofa.sofaURI is not None:
+            uris[str(view.sofa.xmiID)] = view.sofa.sofaURI
+    data = cas.to_xmi().encode("utf-8")
+    return _with_sofa_uris(data, uris) if uris else data
+
+
+def _with_sofa_uris(data: bytes, uris: dict[str, str]) -> bytes:
+    """Put back the ``sofaURI`` attributes that cassis does not write (by the Sofa's xmi:id)."""
+    root = parse_xml(data, max(len(data) + 1, DEFAULT_MAX_BYTES))
+    for sofa in root.iter(f"{{{_CAS_NS}}}Sofa"):
+        uri = uris.get(sofa.get(f"{{{_XMI_NS}}}id", ""))
+        if uri is not None:
+            sofa.set("sofaURI", uri)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -96,14 +96,32 @@ def _merge_into(types: dict[str, etree._Element], t: etree._Element, origin: str
                 raise TypeSystemError(f"feature {name}:{fname} has a different {tag} in {origin}")
 
 
+def _check_references(types: dict[str, etree._Element], origin: dict[str, str]) -> None:
+    """Every supertype and feature range must be declared somewhere: name what is missing and who needs it
+    (cassis would only say ``KeyError: 'org...UmlsConcept'``)."""
+    q = lambda tag: f"{{{_NS}}}{tag}"  # noqa: E731
+    for name, t in types.items():
+        needs = [("extends", _text(t.find(q("supertypeName"))))]
+        for f in t.iter(q("featureDescription")):
+            for tag in ("rangeTypeName", "elementType"):
+                needs.append((f"feature {_text(f.find(q('name')))} ranges over", _text(f.find(q(tag)))))
+        for how, needed in needs:
+            if needed and not needed.startswith("uima.") and needed not in types:
+                raise TypeSystemError(f"type {name} (from {origin[name]}) {how} {needed}, which no typesystem "
+                                      "given declares; pass --typesystem with the file that declares it too")
+
+
 def merged_xml(paths: list[Path]) -> bytes:
     """One flat typesystem document: every file's types (imports resolved), same-named types joined."""
     merged: dict[str, etree._Element] = {}
+    origin: dict[str, str] = {}
     for path in paths:
         collected: list[etree._Element] = []
         _collect_types(Path(path), set(), collected)
         for t in collected:
             _merge_into(merged, t, Path(path).name)
+            origin.setdefault(_text(t.find(f"{{{_NS}}}name")), Path(path).name)
+    _check_references(merged, origin)
     root = etree.Element(f"{{{_NS}}}typeSystemDescription", nsmap={None: _NS})
     holder = etree.SubElement(root, f"{{{_NS}}}types")
     for t in merged.values():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from cassis import Cas
 
+from kiwi_cas.cas.provenance import is_kiwi
 from kiwi_cas.cas.sentences import KIWI_SENTENCE_TYPE
 from kiwi_cas.core import schema
 from kiwi_cas.core.spans import Counts, Extraction, Relation, Span
@@ -23,10 +24,6 @@ class Written:
     fs_of: dict = field(default_factory=dict)  # ("e"|"m", span key) -> feature structure
 
 
-def is_kiwi(fs) -> bool:
-    return fs.type.name.startswith(schema.NAMESPACE + ".")
-
-
 def remove_kiwi(view: Cas, keep_entities: bool = False) -> list:
     """Remove Kiwi annotations written by an earlier run (so a re-run replaces, never duplicates).
 
@@ -36,11 +33,12 @@ def remove_kiwi(view: Cas, keep_entities: bool = False) -> list:
     for fs in list(view.select_all_fs()):
         if not is_kiwi(fs):
             continue
-        if keep_entities and view.typesystem.is_instance_of(fs.type.name, schema.ENTITY_SUPERTYPE):
-            continue
         twin = fs.get("ctakesTwin") if fs.type.get_feature("ctakesTwin") else None
         if twin is not None:
             twins.append(twin)
+        if keep_entities and view.typesystem.is_instance_of(fs.type.name, schema.ENTITY_SUPERTYPE):
+            fs.ctakesTwin = None  # kept, but its twin goes with the previous run
+            continue
         view.remove(fs)
     return twins
 

@@ -11,6 +11,8 @@ from kiwi_cas.cli.options import annotation_options, extractor_options, make_ann
     output_option, read_options
 from kiwi_cas.errors import EXIT_FILES_FAILED
 
+SHOWN = 5  # failures and warnings named on the console; errors.jsonl has every failure
+
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
@@ -24,8 +26,8 @@ from kiwi_cas.errors import EXIT_FILES_FAILED
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
               help="Notes per extractor call.")
 def annotate(inputs, outdir: Path, extractor, model, precision, backend, constrained, task, ctakes, entities_from,
-             view, sentence_type, write_sentences, typesystems, lenient, output_format, replace_invalid_xml_chars,
-             encoding, max_bytes, resume, jobs, batch_size) -> None:
+             ctakes_assertions, require_mentions, view, sentence_type, write_sentences, typesystems, lenient,
+             output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
 
     INPUTS are files, folders (searched recursively for *.xmi and *.txt) or globs.
@@ -42,7 +44,7 @@ def annotate(inputs, outdir: Path, extractor, model, precision, backend, constra
     from kiwi_cas.engines.local import RunOptions, run_local
 
     config = make_annotator_config(extractor, model, precision, backend, constrained, task, ctakes, entities_from,
-                                   view, sentence_type, write_sentences)
+                                   ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
     read = make_read_options(typesystems, lenient, output_format, replace_invalid_xml_chars, encoding, max_bytes)
     items = discover(list(inputs), outdir, output_format)
     summary = run_local(items, config, RunOptions(outdir=outdir, read=read, resume=resume, jobs=jobs,
@@ -56,8 +58,15 @@ def annotate(inputs, outdir: Path, extractor, model, precision, backend, constra
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.unaligned.items()))
         click.echo(f"model output not written (could not be aligned to the note): {reasons}", err=True)
     click.echo(f"speed: {summary.notes_per_second:.2f} notes/s over {summary.seconds:.1f}s", err=True)
+    for source, message in summary.warnings[:SHOWN]:
+        click.echo(f"warning: {source}: {message}", err=True)
+    if summary.warned > SHOWN:
+        click.echo(f"... and {summary.warned - SHOWN} more warnings", err=True)
     if summary.failed:
-        click.echo(f"failures listed in {outdir / 'errors.jsonl'}", err=True)
+        for r in summary.failures[:SHOWN]:
+            click.echo(f"failed: {r.source}: {r.error_type}: {r.message}", err=True)
+        more = f"all {summary.failed}" if summary.failed > SHOWN else "they are"
+        click.echo(f"{more} listed in {outdir / 'errors.jsonl'}", err=True)
         sys.exit(EXIT_FILES_FAILED)
 
 

@@ -14,6 +14,7 @@ from typing import Callable
 import click
 
 from kiwi_cas.annotate.annotator import ENTITY_SOURCES, TASKS, AnnotatorConfig
+from kiwi_cas.cas.ctakes import ASSERTION_MODES
 from kiwi_cas.annotate.job import OUTPUT_FORMATS, ReadOptions
 from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES
 from kiwi_cas.errors import UsageError
@@ -67,8 +68,15 @@ annotation_options = _stack(
     click.option("--entities-from", type=click.Choice(ENTITY_SOURCES), default="kiwi", show_default=True,
                  help="With --task re: the entities are the Kiwi entities in the CAS, or cTAKES's mentions "
                       "(DiseaseDisorder/SignSymptom -> problem, Medication -> drug, Procedure -> treatment, "
-                      "Lab -> test)."),
-    click.option("--view", default="_InitialView", show_default=True, help="CAS view to annotate."),
+                      "Lab -> test; subtypes count, generic mentions by typeID)."),
+    click.option("--ctakes-assertions", type=click.Choice(ASSERTION_MODES), default="keep", show_default=True,
+                 help="With --ctakes, on cTAKES mentions kiwi_cas did not create: keep cTAKES's polarity, "
+                      "uncertainty, conditional, subject and links; fill only those unset; or overwrite them "
+                      "with Kiwi's (values replaced are recorded and restored by a re-run)."),
+    click.option("--require-mentions", is_flag=True, help="With --entities-from ctakes: a CAS without a usable "
+                 "cTAKES mention fails (default: a warning naming the types seen)."),
+    click.option("--view", default=None, help="CAS view to annotate [default: _InitialView, left as it is, with a "
+                 "warning, where it holds no text]. A view named here must hold text."),
     click.option("--sentence-type", default=None, help="Annotation type holding sentences. Default: cTAKES or "
                  "DKPro Sentence if present, else the built-in clinical splitter."),
     click.option("--write-sentences", is_flag=True, help="Also write org.clinicalnlp.kiwi.type.Sentence annotations."),
@@ -89,12 +97,15 @@ read_options = _stack(
 
 
 def make_annotator_config(extractor: str, model: Path | None, precision: str | None, backend: str | None,
-                          constrained: bool | None, task: str, ctakes: bool, entities_from: str, view: str,
-                          sentence_type: str | None, write_sentences: bool) -> AnnotatorConfig:
+                          constrained: bool | None, task: str, ctakes: bool, entities_from: str,
+                          ctakes_assertions: str, require_mentions: bool, view: str | None,
+                          sentence_type: str | None,
+                          write_sentences: bool) -> AnnotatorConfig:
     """The validated annotator config from the options above (UsageError on a bad combination)."""
     ext = extractor_config(extractor, model=model, precision=precision, backend=backend, constrained=constrained)
     return AnnotatorConfig(extractor=ext, task=task, view=view, sentence_type=sentence_type,
-                           write_sentences=write_sentences, ctakes=ctakes, entities_from=entities_from)
+                           write_sentences=write_sentences, ctakes=ctakes, entities_from=entities_from,
+                           ctakes_assertions=ctakes_assertions, require_mentions=require_mentions)
 
 
 def make_read_options(typesystems: tuple[Path, ...], lenient: bool, output_format: str,

@@ -25,7 +25,8 @@ from kiwi_cas.cli.options import annotation_options, extractor_options, make_ann
 @extractor_options
 @annotation_options
 def pbj(host, port, user, password, receive_queue, send_queue, error_queue, typesystems, lenient, extractor, model,
-        precision, backend, constrained, task, ctakes, entities_from, view, sentence_type, write_sentences) -> None:
+        precision, backend, constrained, task, ctakes, entities_from, ctakes_assertions, require_mentions, view,
+        sentence_type, write_sentences) -> None:
     """Serve a cTAKES PBJ pipeline over STOMP: receive XMI, annotate, send back, in order.
 
     Stops on cTAKES's stop message (which it forwards), SIGINT or SIGTERM.
@@ -40,7 +41,7 @@ def pbj(host, port, user, password, receive_queue, send_queue, error_queue, type
     from kiwi_cas.serve.pbj import DEFAULT_TYPESYSTEM, PbjConfig, serve
 
     config = make_annotator_config(extractor, model, precision, backend, constrained, task, ctakes, entities_from,
-                                   view, sentence_type, write_sentences)
+                                   ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     pbj_config = PbjConfig(host=host, port=port, user=user, password=password, receive_queue=receive_queue,
                            send_queue=send_queue, error_queue=error_queue, lenient=lenient,

@@ -37,7 +37,7 @@ def extract_notes(extractor: Extractor, notes: Sequence[NoteInput]) -> list[Extr
             if with_entities:
                 flat_entities.append([Span(x.start - s, x.end - s, x.label, x.confidence)
                                       for x in (note.entities or []) if s <= x.start and x.end <= e])
-    found = extractor.extract(flat_texts, flat_entities if with_entities else None)
+    found = extractor.extract(flat_texts, flat_entities if with_entities else None) if flat_texts else []
     results = [Extraction() for _ in notes]
     for (ni, start), ext in zip(owners, found):
         results[ni].extend(ext.shifted(start))

@@ -77,6 +77,8 @@ class Counts:
     relations: int = 0
     dropped: int = 0  # input structures of unknown types dropped under --lenient
     unaligned: Counter = field(default_factory=Counter)  # model outputs not written, by reason
+    #: per document: things the user should know (never note text); sums leave them to the caller
+    warnings: list[str] = field(default_factory=list)
 
     def __iadd__(self, other: "Counts") -> "Counts":
         self.documents += other.documents

@@ -13,6 +13,7 @@ def normalise_subject(text: str) -> str:
     if any(w in t for w in ("mother", "father", "sister", "brother", "son", "daughter", "sibling", "family",
                             "parent", "aunt", "uncle", "cousin", "grand", "wife", "husband", "child", "mom", "dad")):
         return "family_member"
-    if t.strip() in ("patient", "pt", "he", "she", "the patient"):
+    if t.strip() in ("patient", "pt", "pt.", "the patient", "he", "she", "his", "her", "him", "hers", "himself",
+                     "herself"):
         return "patient"
     return "other"

@@ -40,6 +40,10 @@ class RunSummary:
     counts: Counts = field(default_factory=Counts)
     seconds: float = 0.0
     failures: list[FileResult] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (file, message), the first KEEP of them
+    warned: int = 0
+
+    KEEP = 1000
 
     @property
     def notes_per_second(self) -> float:
@@ -71,13 +75,18 @@ class RunLedger:
         if r.ok:
             r = self._with_typesystem(r)
         s = self.summary
+        for message in r.counts.warnings:
+            s.warned += 1
+            if len(s.warnings) < s.KEEP:
+                s.warnings.append((r.source, message))
         if r.ok:
             s.ok += 1
             s.counts += r.counts
         else:
             s.failed += 1
             s.counts.unaligned.update(r.counts.unaligned)
-            s.failures.append(r)
+            if len(s.failures) < s.KEEP:
+                s.failures.append(r)
             self._errlog.write(json.dumps({"file": r.source, "error_type": r.error_type, "message": r.message}) + "\n")
             self._errlog.flush()
 
