@@ -171,3 +171,23 @@ def test_ctakes_file_names_are_found_and_kept(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != "errors.jsonl") == \
         ["TypeSystem.xml", "a.xmicas.xml", "b.xmi-cas.xml", "c.xml", "d.xmi"]
     assert not json.dumps([p.name for p in (tmp_path / "out").iterdir()]).count(".xml.xmi")
+
+
+def test_line_split_ctakes_sentences_keep_the_negation_with_its_finding(tmp_path, annotator):
+    text = "HISTORY: The patient reports no\nfever, chills or night sweats since\nlast week.\n"
+    cas = Cas(typesystem=merged_typesystem((str(CTAKES_TS),)))
+    cas.sofa_string = text
+    sentence = cas.typesystem.get_type("org.apache.ctakes.typesystem.type.textspan.Sentence")
+    for line_start, line in ((0, "HISTORY: The patient reports no"), (32, "fever, chills or night sweats since"),
+                             (68, "last week.")):
+        assert text[line_start:line_start + len(line)] == line
+        cas.add(sentence(begin=line_start, end=line_start + len(line)))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cas.to_xmi(folder / "wrapped.xmi")
+    shutil.copy(CTAKES_TS, folder / "TypeSystem.xml")
+    assert run([folder / "wrapped.xmi"], tmp_path / "out", annotator).ok == 1
+    out = load_xmi(tmp_path / "out" / "wrapped.xmi").cas
+    negated = {text[r.entity.begin:r.entity.end] for r in out.select("org.clinicalnlp.kiwi.type.ModifierRelation")
+               if r.category == "negation"}
+    assert "fever" in negated  # the cue "no" is on the line before its finding

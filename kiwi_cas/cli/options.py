@@ -77,8 +77,9 @@ annotation_options = _stack(
                  "cTAKES mention fails (default: a warning naming the types seen)."),
     click.option("--view", default=None, help="CAS view to annotate [default: _InitialView, left as it is, with a "
                  "warning, where it holds no text]. A view named here must hold text."),
-    click.option("--sentence-type", default=None, help="Annotation type holding sentences. Default: cTAKES or "
-                 "DKPro Sentence if present, else the built-in clinical splitter."),
+    click.option("--sentence-type", default=None, help="Annotation type holding sentences, used as given; "
+                 "'builtin' for kiwi_cas's clinical splitter. Default: cTAKES or DKPro Sentence if present "
+                 "(joined where a hard line break split a sentence), else the built-in splitter."),
     click.option("--write-sentences", is_flag=True, help="Also write org.clinicalnlp.kiwi.type.Sentence annotations."),
 )
 

@@ -7,11 +7,14 @@ This is the text-only core shared by the CAS annotator and by training's dev eva
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from kiwi_cas.extractors.base import Extractor
-from kiwi_cas.core.splitter import split_sentences
+from kiwi_cas.core.boundaries import fix_boundaries
 from kiwi_cas.core.spans import Extraction, Span
+from kiwi_cas.core.splitter import split_sentences
+
+if TYPE_CHECKING:  # the protocol only; core imports nothing of the extractors
+    from kiwi_cas.extractors.base import Extractor
 
 
 @dataclass
@@ -21,7 +24,7 @@ class NoteInput:
     entities: list[Span] | None = None  # given entities (task "re"), document offsets
 
 
-def extract_notes(extractor: Extractor, notes: Sequence[NoteInput]) -> list[Extraction]:
+def extract_notes(extractor: "Extractor", notes: Sequence[NoteInput]) -> list[Extraction]:
     """Run the extractor over all sentences of all notes in one call; offsets come back in note space."""
     flat_texts: list[str] = []
     flat_entities: list[list[Span]] = []
@@ -41,6 +44,7 @@ def extract_notes(extractor: Extractor, notes: Sequence[NoteInput]) -> list[Extr
     results = [Extraction() for _ in notes]
     for (ni, start), ext in zip(owners, found):
         results[ni].extend(ext.shifted(start))
+    results = [fix_boundaries(n.text, r, fix_entities=n.entities is None) for n, r in zip(notes, results)]
     if with_entities:
         # given entities keep their identity (and those outside any sentence are kept too)
         for ni, note in enumerate(notes):

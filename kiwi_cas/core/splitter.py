@@ -86,3 +86,25 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             if e > s:
                 spans.append((s, e))
     return spans
+
+
+def join_wrapped(text: str, sentences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join sentences that another tool split at a hard line break inside a sentence.
+
+    cTAKES's sentence detector ends a sentence at every line end, so "No evidence of" and
+    "pneumonia." become two sentences and the negation cue loses its finding. Two neighbours
+    are joined when only one line break (and spaces) lies between them, the first does not end
+    in sentence punctuation, and the second starts in lower case: the rule that
+    :func:`split_lines` uses for hard-wrapped prose.
+    """
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(sentences):
+        if out:
+            ps, pe = out[-1]
+            gap = text[pe:s]
+            if (s >= pe and not gap.strip() and gap.count("\n") == 1 and not _TERMINAL.search(text[ps:pe])
+                    and text[s:s + 1].islower()):
+                out[-1] = (ps, e)
+                continue
+        out.append((s, e))
+    return out
