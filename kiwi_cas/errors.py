@@ -21,6 +21,7 @@ Exit codes (documented in the README, stable for scripts):
 from __future__ import annotations
 
 import errno
+import os
 from enum import Enum
 
 
@@ -114,9 +115,26 @@ def from_os_error(exc: OSError, what: str) -> SystemFailure:
     return SystemFailure(f"{what}: {cause}{where}", code)
 
 
-def describe(exc: BaseException, limit: int = 300) -> tuple[str, str]:
-    """(cause code, message) of a per-document failure, for errors.jsonl and error queues."""
+#: set to 1 to add library messages to errors (they may quote the note: for debugging on test data only)
+SHOW_DETAILS_ENV = "KIWI_CAS_SHOW_ERROR_DETAILS"
+
+
+def library_detail(exc: BaseException, limit: int = 300) -> str:
+    """A library's own message, only when the user opted in with KIWI_CAS_SHOW_ERROR_DETAILS=1.
+
+    Library messages quote their input (``invalid literal for int(): 'His hematocrit...'``), and
+    the input is a clinical note, so by default an error is built from kiwi_cas's fixed words and
+    positions only.
+    """
+    if os.environ.get(SHOW_DETAILS_ENV) != "1":
+        return ""
+    msg = str(exc)
+    return f" [{msg if len(msg) <= limit else msg[:limit] + '...'}]"
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(cause code, message) of a per-document failure, for errors.jsonl and error queues; never note text."""
     if isinstance(exc, KiwiError):
         return exc.code, str(exc)
-    msg = str(exc)
-    return type(exc).__name__, msg if len(msg) <= limit else msg[:limit] + "..."
+    return type(exc).__name__, f"unexpected {type(exc).__name__} while processing the document" + \
+        library_detail(exc)

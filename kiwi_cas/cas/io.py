@@ -20,9 +20,10 @@ from pathlib import Path
 from cassis import Cas, TypeSystem, load_cas_from_xmi
 from lxml import etree
 
-from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES, parse_xml
+from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES, parse_xml, xml_syntax_message
 from kiwi_cas.cas.typesystem import find_beside, merged_typesystem
-from kiwi_cas.errors import InputError
+from kiwi_cas.cas.validate import validate
+from kiwi_cas.errors import InputError, library_detail
 
 _XMI_NS = "http://www.omg.org/XMI"
 _CAS_NS = "http:///uima/cas.ecore"
@@ -66,7 +67,7 @@ def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None
     try:
         root = parse_xml(data, max_bytes)
     except etree.XMLSyntaxError as exc:
-        raise InputError(code="malformed_xml", message=f"not well-formed XML: {exc}") from exc
+        raise InputError(code="malformed_xml", message=xml_syntax_message(exc)) from exc
     if etree.QName(root).localname != "XMI":
         raise InputError(code="not_xmi", message="the root element is not xmi:XMI")
     counts: Counter = Counter()
@@ -97,6 +98,8 @@ def scan_types(data: bytes, max_bytes: int, typesystem: TypeSystem | None = None
         used = {etree.QName(a).localname for a in child.attrib if not str(a).startswith("{")}
         used |= {etree.QName(c).localname for c in child if isinstance(c.tag, str)}
         unknown_features.update(f"{name}:{f}" for f in used - known - {"sofa"})
+    if typesystem is not None:
+        validate(root, typesystem, type_name_of)
     return XmiScan(counts, unknown_features, sofa_uris)
 
 
@@ -137,7 +140,8 @@ def load_xmi_bytes(data: bytes, ts_paths: tuple[str, ...], lenient: bool = False
             warnings.simplefilter("ignore")
             cas = load_cas_from_xmi(BytesIO(data), typesystem=ts, lenient=lenient, trusted=False)
     except Exception as exc:  # cassis raises many types for bad XMI (KeyError, ValueError, TypeNotFoundError)
-        raise InputError(code="bad_xmi", message=f"cannot load XMI: {type(exc).__name__}: {_short(exc)}") from exc
+        raise InputError(code="bad_xmi", message=f"cannot load XMI ({type(exc).__name__} in the XMI reader)"
+                         + library_detail(exc)) from exc
     for sofa_id, uri in scan.sofa_uris.items():
         cas.get_view(sofa_id).sofa_uri = uri
     return LoadedCas(cas, ts_paths, dropped, Counter({n: counts[n] for n in missing}))
@@ -248,8 +252,3 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(code="unreadable", message=f"cannot read: {exc.strerror}") from exc
-
-
-def _short(exc: Exception, limit: int = 300) -> str:
-    msg = str(exc)
-    return msg if len(msg) <= limit else msg[:limit] + "..."

@@ -43,6 +43,16 @@ def safe_parser() -> etree.XMLParser:
                            remove_comments=False)
 
 
+_ERROR_NAMES = {v: k for k, v in vars(etree.ErrorTypes).items() if isinstance(v, int)}
+
+
+def xml_syntax_message(exc: etree.XMLSyntaxError) -> str:
+    """libxml2's error as a fixed name and a position: its own message quotes tag names and text."""
+    name = _ERROR_NAMES.get(exc.code, f"error {exc.code}").removeprefix("ERR_").lower().replace("_", " ")
+    line, column = exc.position if exc.position else (exc.lineno, 0)
+    return f"not well-formed XML: {name} at line {line}, column {column}"
+
+
 def parse_xml(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
     check_xml_bytes(data, max_bytes)
     return etree.fromstring(data, parser=safe_parser())

@@ -16,9 +16,9 @@ from pathlib import Path
 from cassis import TypeSystem, load_typesystem
 from lxml import etree
 
-from kiwi_cas.cas.safexml import parse_xml
+from kiwi_cas.cas.safexml import parse_xml, xml_syntax_message
 from kiwi_cas.core import schema
-from kiwi_cas.errors import TypeSystemError
+from kiwi_cas.errors import TypeSystemError, library_detail
 
 _NS = "http://uima.apache.org/resourceSpecifier"
 TYPESYSTEM_FILENAMES = ("TypeSystem.xml", "typesystem.xml")
@@ -56,7 +56,9 @@ def _collect_types(path: Path, seen: set[Path], out: list[etree._Element]) -> No
     try:
         root = parse_xml(path.read_bytes())
     except (OSError, etree.XMLSyntaxError, ValueError) as exc:
-        raise TypeSystemError(f"{path.name}: cannot read typesystem: {exc}") from exc
+        reason = xml_syntax_message(exc) if isinstance(exc, etree.XMLSyntaxError) else \
+            exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise TypeSystemError(f"{path.name}: cannot read typesystem: {reason}") from exc
     for imp in root.iter(f"{{{_NS}}}import"):
         _collect_types(_import_target(imp, path), seen, out)
     out.extend(root.iter(f"{{{_NS}}}typeDescription"))
@@ -136,7 +138,8 @@ def merged_typesystem(paths: tuple[str, ...]) -> TypeSystem:
     try:
         return load_typesystem(data.decode("utf-8"))
     except Exception as exc:  # cassis raises bare ValueError/KeyError for inconsistent type lists
-        raise TypeSystemError(f"invalid typesystem: {type(exc).__name__}: {exc}") from exc
+        raise TypeSystemError(f"invalid typesystem ({type(exc).__name__} in the typesystem reader)"
+                              + library_detail(exc)) from exc
 
 
 def find_beside(input_path: Path) -> Path | None:
