@@ -92,3 +92,85 @@ def test_folder_structure_is_mirrored_and_help_teaches(tmp_path):
     assert (tmp_path / "out" / "xmi" / "TypeSystem.xml").exists()
     help_text = cli("annotate", "--help").stdout
     assert "Examples:" in help_text and "--resume" in help_text
+
+
+def _pids_writing_to(folder: Path) -> list[int]:
+    """Processes (workers are forks of the driver) whose command line names ``folder``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(folder).encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_workers_die_with_a_killed_driver(tmp_path):
+    notes = _notes(tmp_path, 16)
+    out = tmp_path / "out"
+    proc = _cli("annotate", notes, "-o", out, "--jobs", "2", "--batch-size", "1",
+                env={**os.environ, "KIWI_THREADS": "1"})
+    deadline = time.time() + 300
+    while time.time() < deadline and len(_pids_writing_to(out)) < 3:
+        time.sleep(0.1)
+    assert len(_pids_writing_to(out)) >= 3  # the driver and its two workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _pids_writing_to(out):
+        time.sleep(0.1)
+    assert _pids_writing_to(out) == []
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    notes = _notes(tmp_path, 12)
+    out = tmp_path / "out"
+    first = _cli("annotate", notes, "-o", out, "--batch-size", "1")
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(out.glob("*.xmi")):
+        time.sleep(0.05)
+    err = cli("annotate", notes, "-o", out, expect=2).stderr
+    assert "another kiwi-cas run" in err and str(first.pid) in err
+    assert first.wait(timeout=600) == 0
+
+
+def test_resume_keeps_one_error_line_per_file_and_rebuilds_the_typesystem(tmp_path):
+    notes = _notes(tmp_path, 2)
+    (notes / "broken.xmi").write_text("<xmi:XMI")
+    out = tmp_path / "out"
+    cli("annotate", notes, "-o", out, expect=1)
+    (out / "TypeSystem.xml").unlink()  # as a kill between an output and its TypeSystem.xml would leave it
+    for _ in range(2):
+        cli("annotate", notes, "-o", out, "--resume", expect=1)
+    lines = (out / "errors.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["file"].endswith("broken.xmi")
+    assert (out / "TypeSystem.xml").exists()
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_what_was_written_stays_valid(tmp_path):
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        import pytest
+
+        pytest.skip("needs root to mount a small tmpfs")
+    notes = _notes(tmp_path, 40)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)]).returncode != 0:
+        import pytest
+
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        proc = _cli("annotate", notes, "-o", disk / "out", "--batch-size", "1")
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 5, err[-2000:]
+        assert "Traceback" not in err
+        [line] = [x for x in err.splitlines() if x.startswith("error:")]
+        assert "No space left on device" in line
+        written = sorted((disk / "out").glob("*.xmi"))
+        assert written and not list((disk / "out").glob(".*.tmp"))
+        for path in written:
+            load_xmi(path)  # every output present is complete
+    finally:
+        subprocess.run(["umount", str(disk)])

@@ -18,22 +18,44 @@ DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-def _as_utf8_view(data: bytes) -> bytes:
-    """Bytes in which a DOCTYPE would be visible, whatever the declared encoding."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
-        enc = "utf-16-le" if data.startswith(b"\xff\xfe") or data[:1] == b"<" else "utf-16-be"
-        try:
-            return data.decode(enc).encode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UnsafeXmlError("undecodable UTF-16 XML") from exc
-    return data
+_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\xef\xbb\xbf", "utf-8-sig"),
+         (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+_NO_BOM = ((b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"), (b"\x00<\x00?", "utf-16-be"),
+           (b"<\x00?\x00", "utf-16-le"))
+_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_DECODED_DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _encoding(data: bytes) -> str:
+    """The encoding a parser would read ``data`` in: its byte order mark, else its declaration, else UTF-8."""
+    for mark, name in _BOMS + _NO_BOM:
+        if data.startswith(mark):
+            return name
+    declared = _DECLARED.match(data[:200])
+    return declared.group(1).decode("ascii").lower() if declared else "utf-8"
+
+
+def _has_doctype(data: bytes) -> bool:
+    """A DOCTYPE or ENTITY declaration, looked for in the text as the parser would decode it
+    (UTF-7, UTF-16, UTF-32, any declared encoding), not only in the raw bytes."""
+    encoding = _encoding(data)
+    if encoding in ("utf-8", "utf8", "us-ascii", "ascii"):
+        return _DOCTYPE.search(data) is not None
+    try:
+        text = data.decode(encoding)
+    except LookupError:
+        raise UnsafeXmlError("the XML declares an encoding kiwi_cas does not know; refused unparsed",
+                             "unknown_encoding") from None
+    except UnicodeDecodeError:
+        raise UnsafeXmlError(f"the XML is not valid {encoding}; refused unparsed", "undecodable_xml") from None
+    return _DECODED_DOCTYPE.search(text) is not None or _DOCTYPE.search(data) is not None
 
 
 def check_xml_bytes(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     """Raise :class:`UnsafeXmlError` unless ``data`` is safe to hand to an XML parser."""
     if len(data) > max_bytes:
         raise UnsafeXmlError(f"file is {len(data)} bytes, over the limit of {max_bytes} (--max-bytes)")
-    if _DOCTYPE.search(_as_utf8_view(data)):
+    if _has_doctype(data):
         raise UnsafeXmlError("DOCTYPE/ENTITY declarations are not allowed in XMI (as in UIMA Java); refused unparsed")
 
 

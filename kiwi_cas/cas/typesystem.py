@@ -33,34 +33,65 @@ def ctakes_typesystem_path() -> Path:
     return schema.TYPESYSTEM_PATH.parent / "ctakes" / "TypeSystem.xml"
 
 
-def _import_target(imp: etree._Element, here: Path) -> Path:
+#: a typesystem file larger than this is refused (real ones are well under 1 MB)
+TYPESYSTEM_MAX_BYTES = 16 * 1024 * 1024
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _import_target(imp: etree._Element, here: Path, roots: tuple[Path, ...]) -> Path:
+    """Where an ``<import>`` points: a relative ``location`` inside the typesystem's folder, or a dotted
+    ``name`` under that folder or ``UIMA_DATAPATH``. Anything else (absolute paths, URLs, ``..`` out of
+    the folder) is refused: a typesystem from elsewhere must not make kiwi_cas read arbitrary files."""
     location = imp.get("location")
     if location:
-        return (here.parent / location).resolve()
+        target = (here.parent / location).resolve()
+        if Path(location).is_absolute() or ":" in location or not any(_inside(target, r) for r in roots):
+            raise TypeSystemError(f"{here.name}: import location {location!r} is outside the typesystem's folder; "
+                                  "refused (copy the imported file beside it)")
+        return target
     name = imp.get("name")
     if not name:
         raise TypeSystemError(f"{here.name}: <import> without location or name")
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise TypeSystemError(f"{here.name}: import name {name!r} is not a dotted name")
     rel = Path(*name.split(".")).with_suffix(".xml")
-    roots = [here.parent] + [Path(p) for p in os.environ.get("UIMA_DATAPATH", "").split(os.pathsep) if p]
-    for root in roots:
-        if (root / rel).exists():
+    searched = (here.parent, *roots)
+    for root in searched:
+        if (root / rel).is_file():
             return (root / rel).resolve()
-    raise TypeSystemError(f"{here.name}: import {name!r} not found (searched {len(roots)} folders; set UIMA_DATAPATH)")
+    raise TypeSystemError(f"{here.name}: import {name!r} not found (searched {len(searched)} folders; set "
+                          "UIMA_DATAPATH)")
 
 
-def _collect_types(path: Path, seen: set[Path], out: list[etree._Element]) -> None:
+def _read_typesystem(path: Path) -> bytes:
+    if not path.is_file():
+        raise TypeSystemError(f"{path.name}: not a regular file")
+    with path.open("rb") as fh:
+        data = fh.read(TYPESYSTEM_MAX_BYTES + 1)
+    if len(data) > TYPESYSTEM_MAX_BYTES:
+        raise TypeSystemError(f"{path.name}: over {TYPESYSTEM_MAX_BYTES // (1024 * 1024)} MB; refused")
+    return data
+
+
+def _collect_types(path: Path, seen: set[Path], out: list[etree._Element], roots: tuple[Path, ...] = ()) -> None:
     path = path.resolve()
     if path in seen:
         return
     seen.add(path)
+    if not roots:  # the file the user gave: its folder, and UIMA_DATAPATH, bound what its imports may read
+        roots = (path.parent, *(Path(p).resolve() for p in os.environ.get("UIMA_DATAPATH", "").split(os.pathsep)
+                                if p))
     try:
-        root = parse_xml(path.read_bytes())
+        root = parse_xml(_read_typesystem(path))
     except (OSError, etree.XMLSyntaxError, ValueError) as exc:
         reason = xml_syntax_message(exc) if isinstance(exc, etree.XMLSyntaxError) else \
             exc.strerror if isinstance(exc, OSError) else str(exc)
         raise TypeSystemError(f"{path.name}: cannot read typesystem: {reason}") from exc
     for imp in root.iter(f"{{{_NS}}}import"):
-        _collect_types(_import_target(imp, path), seen, out)
+        _collect_types(_import_target(imp, path, roots), seen, out, roots)
     out.extend(root.iter(f"{{{_NS}}}typeDescription"))
 
 

@@ -8,15 +8,18 @@ the counts into a :class:`RunSummary`. Any engine (local processes, a cluster) c
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from kiwi_cas.cas.io import write_typesystem
+from kiwi_cas.cas.io import atomic_write, write_typesystem
 from kiwi_cas.cas.typesystem import merged_typesystem
 from kiwi_cas.core.spans import Counts
 from kiwi_cas.engines.discover import WorkItem
-from kiwi_cas.errors import TypeSystemError
+from kiwi_cas.errors import TypeSystemError, UsageError, from_os_error
 
 
 @dataclass
@@ -55,21 +58,72 @@ class RunLedger:
 
     ERRORS = "errors.jsonl"
     TYPESYSTEM = "TypeSystem.xml"
+    LOCK = ".kiwi-cas.lock"
 
-    def __init__(self, outdir: Path, items: list[WorkItem], resume: bool) -> None:
+    def __init__(self, outdir: Path, items: list[WorkItem], resume: bool,
+                 typesystems_of: Callable[[WorkItem], tuple[str, ...]] = lambda item: ()) -> None:
+        """``typesystems_of`` gives an input's typesystem files, for the outputs a resumed run skips."""
         self.outdir = outdir
-        outdir.mkdir(parents=True, exist_ok=True)
-        for stale in outdir.rglob(".*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a killed run; never a finished output
+        try:
+            outdir.mkdir(parents=True, exist_ok=True)
+            self._lock = self._take_lock(outdir / self.LOCK)
+            for stale in outdir.rglob(".*.tmp"):
+                stale.unlink(missing_ok=True)  # left by a killed run; never a finished output
+        except OSError as exc:
+            raise from_os_error(exc, f"cannot use the output folder {outdir}") from None
         self.summary = RunSummary()
         self.todo = [i for i in items if not (resume and i.output.exists())]
         self.summary.skipped = len(items) - len(self.todo)
         self._ts_paths: dict[Path, set[str]] = {}
+        errors = outdir / self.ERRORS
         if resume:
             for item in items:
                 if item.output.exists():
-                    self._ts_paths.setdefault(item.output.parent, set())
-        self._errlog = (outdir / self.ERRORS).open("a" if resume else "w", encoding="utf-8")
+                    self._ts_paths.setdefault(item.output.parent, set()).update(typesystems_of(item))
+            for folder in self._ts_paths:  # a kill may have left a folder without (or with an old) TypeSystem.xml
+                self._write_typesystem(folder)
+            self._keep_errors_of_others(errors, {str(i.source) for i in self.todo})
+        self._errlog = self._guard(lambda: errors.open("a" if resume else "w", encoding="utf-8"), errors)
+
+    @staticmethod
+    def _take_lock(path: Path):
+        """One run per output folder: a second one would redo all the work and race on its files."""
+        fh = path.open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise UsageError(f"another kiwi-cas run (pid {holder}) is writing to {path.parent}; wait for it to "
+                             "finish or choose another output folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        return fh
+
+    def _keep_errors_of_others(self, errors: Path, retried: set[str]) -> None:
+        """errors.jsonl keeps one current line per file: the files retried now lose their old line."""
+        if not errors.exists():
+            return
+        kept, seen = [], set()
+        for line in reversed(errors.read_text(encoding="utf-8").splitlines()):
+            try:
+                name = json.loads(line)["file"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if name not in retried and name not in seen:
+                seen.add(name)
+                kept.append(line)
+        self._guard(lambda: atomic_write(errors, "".join(x + "\n" for x in reversed(kept)).encode("utf-8")), errors)
+
+    @staticmethod
+    def _guard(action, path: Path):
+        try:
+            return action()
+        except OSError as exc:
+            raise from_os_error(exc, f"cannot write {path}") from None
 
     def record(self, r: FileResult) -> None:
         if r.ok:
@@ -87,11 +141,15 @@ class RunLedger:
             s.counts.unaligned.update(r.counts.unaligned)
             if len(s.failures) < s.KEEP:
                 s.failures.append(r)
-            self._errlog.write(json.dumps({"file": r.source, "error_type": r.error_type, "message": r.message}) + "\n")
-            self._errlog.flush()
+            line = json.dumps({"file": r.source, "error_type": r.error_type, "message": r.message}) + "\n"
+            self._guard(lambda: (self._errlog.write(line), self._errlog.flush()), self.outdir / self.ERRORS)
 
     def close(self) -> None:
-        self._errlog.close()
+        try:
+            self._errlog.close()
+        except OSError:
+            pass  # a full disk: the lines written so far stay
+        self._lock.close()
 
     def _with_typesystem(self, r: FileResult) -> FileResult:
         """Record the output's typesystem; an output whose typesystem conflicts is removed and failed."""
@@ -109,5 +167,12 @@ class RunLedger:
                               f"its typesystem cannot share {self.TYPESYSTEM} with earlier outputs in that folder "
                               f"({exc}); annotate it into another folder")
         known |= new
-        write_typesystem(ts, target)
+        self._guard(lambda: write_typesystem(ts, target), target)
         return r
+
+    def _write_typesystem(self, folder: Path) -> None:
+        try:
+            ts = merged_typesystem(tuple(sorted(self._ts_paths[folder])))
+        except TypeSystemError:
+            return  # outputs of different typesystems in one folder: left as they are
+        self._guard(lambda: write_typesystem(ts, folder / self.TYPESYSTEM), folder / self.TYPESYSTEM)

@@ -8,8 +8,11 @@ only feeds the :class:`~kiwi_cas.engines.ledger.RunLedger` and the progress bar.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import errno
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +28,11 @@ from kiwi_cas.annotate.job import Outcome, ReadOptions, Source, annotate_sources
 from kiwi_cas.cas.io import atomic_write
 from kiwi_cas.engines.discover import WorkItem
 from kiwi_cas.engines.ledger import FileResult, RunLedger, RunSummary
-from kiwi_cas.errors import SetupError, describe
+from kiwi_cas.cas.io import resolve_typesystems
+from kiwi_cas.errors import SetupError, describe, from_os_error
+
+#: write errors that no other file would escape: the run stops (exit 5) instead of failing file after file
+_FATAL_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,9 @@ def _write(item: WorkItem, outcome: Outcome) -> FileResult:
         return FileResult(str(item.source), str(item.output), False, *outcome.error, counts=outcome.counts)
     try:
         atomic_write(item.output, outcome.output)
-    except Exception as exc:
+    except OSError as exc:
+        if exc.errno in _FATAL_WRITE_ERRORS:
+            raise from_os_error(exc, f"cannot write {item.output}") from None
         return FileResult(str(item.source), str(item.output), False, *describe(exc))
     return FileResult(str(item.source), str(item.output), True, counts=outcome.counts,
                       typesystems=outcome.typesystems)
@@ -61,8 +70,21 @@ def _write(item: WorkItem, outcome: Outcome) -> FileResult:
 _worker: KiwiAnnotator | None = None
 
 
-def _init_worker(config: AnnotatorConfig) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: a worker gets SIGKILL when the driver dies (kill -9 included), so none is left behind
+    writing outputs or holding its model's memory."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: the pool's own shutdown still ends workers when the driver exits normally
+    if os.getppid() != parent:  # the driver died before the signal was armed
+        os._exit(1)
+
+
+def _init_worker(config: AnnotatorConfig, parent: int) -> None:
     global _worker
+    _die_with_parent(parent)
     _worker = KiwiAnnotator(config)
     _worker.initialize()
 
@@ -80,7 +102,9 @@ def _batches(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
 def run_local(items: list[WorkItem], config: AnnotatorConfig, options: RunOptions,
               annotator: KiwiAnnotator | None = None, show_progress: bool | None = None) -> RunSummary:
     """Annotate ``items`` into ``options.outdir``; ``annotator`` (already loaded) is used when running in-process."""
-    ledger = RunLedger(options.outdir, items, options.resume)
+    ledger = RunLedger(options.outdir, items, options.resume,
+                       typesystems_of=lambda item: () if item.source.suffix.lower() == ".txt"
+                       else resolve_typesystems(item.source, options.read.typesystems))
     started = time.time()
     progress = tqdm(total=len(ledger.todo), unit="note", desc="annotate", dynamic_ncols=True,
                     disable=not (sys.stderr.isatty() if show_progress is None else show_progress))
@@ -90,7 +114,7 @@ def run_local(items: list[WorkItem], config: AnnotatorConfig, options: RunOption
             threads = max(1, (os.cpu_count() or 1) // options.jobs)
             cfg = dataclasses.replace(config, extractor=dataclasses.replace(config.extractor, threads=threads))
             try:
-                with ProcessPoolExecutor(options.jobs, initializer=_init_worker, initargs=(cfg,)) as pool:
+                with ProcessPoolExecutor(options.jobs, initializer=_init_worker, initargs=(cfg, os.getpid())) as pool:
                     for results in pool.map(_worker_batch, batches, [options.read] * len(batches)):
                         _record(ledger, progress, results)
             except BrokenProcessPool as exc:
