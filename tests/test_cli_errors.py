@@ -57,7 +57,7 @@ CASES = [
     (lambda b: ["annotate", NOTE, "-o", b / "o", "--sentence-type", "no.such.Sentence"], 2, "--sentence-type"),
     (lambda b: ["annotate", b / "empty", "-o", b / "o"], 2, "no input files found"),
     (lambda b: ["annotate", NOTE, "-o", b / "a-file"], 2, "a-file"),
-    (lambda b: ["annotate", NOTE, "-o", "/proc/kiwi-cannot-write-here"], 5, "refused"),
+    (lambda b: ["annotate", NOTE, "-o", "/proc/kiwi-cannot-write-here"], 5, "cannot use the output folder"),
     (lambda b: ["models", "info", b / "empty"], 3, "not a kiwi_cas model folder"),
     (lambda b: ["models", "info", b / "badmeta"], 3, "not readable JSON"),
     (lambda b: ["evaluate", "--gold", b / "brat", "--pred", b / "brat"], 1, "n.ann"),
@@ -65,7 +65,8 @@ CASES = [
     (lambda b: ["export", "--format", "brat", b / "xmi", "-o", b / "o"], 1, "well-formed"),
     (lambda b: ["train", "bert", "--train", b / "empty", "-o", b / "m"], 2, "no training notes"),
     (lambda b: ["train", "bert", "--train", b / "brat", "-o", b / "m", "--epochs", "0"], 2, "epochs"),
-    (lambda b: ["pbj", "--port", str(_closed_port()), "--host", "127.0.0.1"], 4, "cannot connect"),
+    (lambda b: ["pbj", "--port", str(_closed_port()), "--host", "127.0.0.1", "--reconnect-tries", "2"], 4,
+     "cannot connect"),
     (lambda b: ["pbj", "--port", "0"], 2, "port"),
 ]
 

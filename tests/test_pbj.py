@@ -72,7 +72,26 @@ def broker(tmp_path_factory):
     if not _wait_port(stomp_port, 90):
         proc.kill()
         pytest.fail("RabbitMQ did not open its STOMP port")
-    yield stomp_port
+
+    class Broker(int):
+        ctl = ["rabbitmqctl", "-n", env["RABBITMQ_NODENAME"]]
+        env_ = env
+
+        def queues(self) -> str:
+            return subprocess.run(self.ctl + ["list_queues", "name", "durable", "messages_ready",
+                                              "messages_unacknowledged"], env=env, capture_output=True,
+                                  text=True).stdout
+
+        def restart(self) -> None:
+            """Stop and start the broker application: every connection drops; durable queues and
+            persistent messages come back."""
+            ctl = self.ctl
+            subprocess.run(ctl + ["stop_app"], env=env, capture_output=True, timeout=120, check=True)
+            time.sleep(2)
+            subprocess.run(ctl + ["start_app"], env=env, capture_output=True, timeout=120, check=True)
+            assert _wait_port(stomp_port, 90)
+
+    yield Broker(stomp_port)
     subprocess.run(["rabbitmqctl", "-n", env["RABBITMQ_NODENAME"], "stop"], env=env, capture_output=True, timeout=60)
     try:
         proc.wait(timeout=30)
@@ -100,7 +119,7 @@ def _cas_xmi(i: int) -> str:
 
 
 def test_twenty_cases_in_order_with_a_poisoned_one(broker, tmp_path):
-    port = broker
+    port = int(broker)
     q_in, q_out, q_err = (f"{n}{port}" for n in ("JavaToPy", "PyToJava", "Errors"))
     sender = stomp.Connection([("127.0.0.1", port)])
     collector = Collector()
@@ -118,7 +137,7 @@ def test_twenty_cases_in_order_with_a_poisoned_one(broker, tmp_path):
     worker = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "pbj", "--port", str(port), "--receive-queue", q_in,
                              "--send-queue", q_out, "--error-queue", q_err], capture_output=True, text=True, timeout=600)
     assert worker.returncode == 0, worker.stderr[-3000:]
-    assert "20 annotated, 1 skipped (stop message received)" in worker.stderr
+    assert "20 annotated, 1 skipped, 0 reconnects (stop message received)" in worker.stderr
     deadline = time.time() + 30
     while time.time() < deadline and not any(b == STOP_MESSAGE for _, b in collector.messages):
         time.sleep(0.2)
@@ -136,3 +155,71 @@ def test_twenty_cases_in_order_with_a_poisoned_one(broker, tmp_path):
         assert cas.sofa_string.startswith(f"Note {i}:")  # in order
         assert len(cas.select("org.clinicalnlp.kiwi.type.ClinicalEntity")) >= 1
     assert len(errs) == 1 and errs[0]["error_type"] == "unsafe_xml" and "passwd" not in json.dumps(errs)
+
+
+def _drain(port: int, queue_name: str, quiet_s: float = 3.0) -> list[str]:
+    """Every message now on a queue (acked as read)."""
+    conn = stomp.Connection([("127.0.0.1", port)])
+    got = Collector()
+    conn.set_listener("c", got)
+    conn.connect("guest", "guest", wait=True)
+    conn.subscribe(f"/queue/{queue_name}", id="d", ack="auto")
+    last, seen = time.time(), 0
+    while time.time() - last < quiet_s:
+        time.sleep(0.2)
+        if len(got.messages) != seen:
+            seen, last = len(got.messages), time.time()
+    conn.disconnect()
+    return [b.decode() if isinstance(b, bytes) else b for _, b in got.messages]
+
+
+def _wait_for_replies(broker, queue_name: str, n: int, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for line in broker.queues().splitlines():
+            parts = line.split("\t")
+            if parts[0] == queue_name and int(parts[2]) >= n:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"fewer than {n} replies on {queue_name} in {timeout} s")
+
+
+def _worker(port: int, q_in: str, q_out: str, q_err: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "kiwi_cas.cli", "pbj", "--host", "127.0.0.1", "--port", str(port),
+                             "--receive-queue", q_in, "--send-queue", q_out, "--error-queue", q_err],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "KIWI_PBJ_USER": "guest", "KIWI_PBJ_PASSWORD": "guest"})
+
+
+def test_exactly_once_replies_across_a_worker_kill_and_a_broker_restart(broker):
+    port, n = int(broker), 120
+    q_in, q_out, q_err = (f"{name}{port}x" for name in ("JavaToPy", "PyToJava", "Errors"))
+    sender = stomp.Connection([("127.0.0.1", port)])
+    sender.connect("guest", "guest", wait=True)
+    for i in range(n):
+        sender.send(f"/queue/{q_in}", body=_cas_xmi(i), headers={"persistent": "true"})
+    sender.send(f"/queue/{q_in}", body=b"\xff\xfe not UTF-8", headers={"persistent": "true"})
+    sender.send(f"/queue/{q_in}", body=STOP_MESSAGE, headers={"persistent": "true"})
+    sender.disconnect()
+
+    first = _worker(port, q_in, q_out, q_err)
+    _wait_for_replies(broker, q_out, 10)
+    first.kill()  # kill -9 in the middle of the stream
+    first.wait()
+    second = _worker(port, q_in, q_out, q_err)
+    _wait_for_replies(broker, q_out, 40)
+    broker.restart()  # the broker goes away while the worker is busy, and comes back
+    try:
+        _, err = second.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        second.kill()
+        raise AssertionError(second.communicate()[1][-4000:] + broker.queues()) from None
+    assert second.returncode == 0, err[-3000:]
+    assert "reconnect" in err and "Traceback" not in err
+    outs = _drain(port, q_out)
+    errs = [json.loads(b) for b in _drain(port, q_err)]
+    notes = [b for b in outs if b != STOP_MESSAGE]
+    firsts = sorted(int(b.split("Note ", 1)[1].split(":", 1)[0]) for b in notes)
+    assert firsts == list(range(n))  # every note answered exactly once: none lost, none twice
+    assert outs.count(STOP_MESSAGE) == 1
+    assert len(errs) == 1 and errs[0]["error_type"] == "encoding"

@@ -3,7 +3,7 @@
 cTAKES (and DKPro) sentences are used, joined where the producer split a sentence at a hard
 line break (``join_wrapped``): on hard-wrapped notes cTAKES ends a sentence at every line end,
 which cuts negation cues off their findings (measured in ``benchmarks/ctakes_sentences.py``:
-RE end to end 0.74 with cTAKES's sentences as given, 0.93 joined). ``--sentence-type NAME``
+RE end to end 0.56 with cTAKES's sentences as given, 0.65 joined, on hard-wrapped dev notes). ``--sentence-type NAME``
 uses that type exactly as given; ``--sentence-type builtin`` ignores the CAS's sentences.
 """
 

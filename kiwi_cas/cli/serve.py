@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from kiwi_cas.cli.options import annotation_options, extractor_options, make_annotator_config, typesystem_option
+from kiwi_cas.errors import UsageError
 
 
 @click.command()
 @click.option("--host", default="localhost", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=61616, show_default=True,
               help="STOMP port of the broker (ActiveMQ default 61616).")
-@click.option("--user", default="guest", show_default=True)
-@click.option("--password", default="guest", show_default=True)
+@click.option("--user", envvar="KIWI_PBJ_USER", default=None,
+              help="Broker login (or $KIWI_PBJ_USER). Without user and password: RabbitMQ's guest/guest, with a "
+                   "warning (guest works on loopback only).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the broker password (first line). Or set $KIWI_PBJ_PASSWORD. Never on the "
+                   "command line, where `ps` shows it to every user.")
+@click.option("--tls", is_flag=True, help="Connect with TLS (STOMP over SSL, e.g. port 61614).")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CA bundle to verify the broker's certificate. Default: the system's.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Client certificate, for brokers that ask for one (with --tls-key).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--reconnect-tries", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Consecutive failed connects (backoff 0.5 s doubling to 30 s) before giving up with exit 4.")
 @click.option("--receive-queue", default="JavaToPy", show_default=True, help="Queue cTAKES sends CASes to.")
 @click.option("--send-queue", default="PyToJava", show_default=True, help="Queue annotated CASes go back on.")
 @click.option("--error-queue", default="KiwiPbjErrors", show_default=True,
@@ -24,7 +38,7 @@ from kiwi_cas.cli.options import annotation_options, extractor_options, make_ann
               "reporting the message as failed.")
 @extractor_options
 @annotation_options
-def pbj(host, port, user, password, receive_queue, send_queue, error_queue, typesystems, lenient, extractor, model,
+def pbj(host, port, user, password_file, tls, tls_ca, tls_cert, tls_key, reconnect_tries, receive_queue, send_queue, error_queue, typesystems, lenient, extractor, model,
         precision, backend, constrained, task, ctakes, entities_from, ctakes_assertions, require_mentions, view,
         sentence_type, write_sentences) -> None:
     """Serve a cTAKES PBJ pipeline over STOMP: receive XMI, annotate, send back, in order.
@@ -43,11 +57,24 @@ def pbj(host, port, user, password, receive_queue, send_queue, error_queue, type
     config = make_annotator_config(extractor, model, precision, backend, constrained, task, ctakes, entities_from,
                                    ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    password = os.environ.get("KIWI_PBJ_PASSWORD")
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").splitlines()[0] if password_file.stat().st_size else ""
+    if user is None and password is None:
+        logging.getLogger("kiwi_cas.pbj").warning("no broker credentials given: using guest/guest")
+        user, password = "guest", "guest"
+    elif user is None or password is None:
+        raise UsageError("give both a broker user (--user or $KIWI_PBJ_USER) and a password (--password-file or "
+                         "$KIWI_PBJ_PASSWORD)")
+    if (tls_ca or tls_cert or tls_key) and not tls:
+        raise UsageError("--tls-ca, --tls-cert and --tls-key need --tls")
     pbj_config = PbjConfig(host=host, port=port, user=user, password=password, receive_queue=receive_queue,
                            send_queue=send_queue, error_queue=error_queue, lenient=lenient,
-                           typesystems=tuple(Path(p) for p in typesystems) or (DEFAULT_TYPESYSTEM,))
+                           typesystems=tuple(Path(p) for p in typesystems) or (DEFAULT_TYPESYSTEM,),
+                           reconnect_tries=reconnect_tries, tls=tls, tls_ca=tls_ca, tls_cert=tls_cert,
+                           tls_key=tls_key)
     stats = serve(KiwiAnnotator(config), pbj_config)
-    click.echo(f"pbj: {stats.processed} annotated, {stats.failed} skipped"
+    click.echo(f"pbj: {stats.processed} annotated, {stats.failed} skipped, {stats.reconnects} reconnects"
                + (" (stop message received)" if stats.stopped_by_message else ""), err=True)
 
 
