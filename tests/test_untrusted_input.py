@@ -153,3 +153,27 @@ def test_unknown_feature_is_named(tmp_path, annotator):
     summary = run([folder], tmp_path / "out", annotator, lenient=True)
     err = json.loads((tmp_path / "out" / "errors.jsonl").read_text())
     assert summary.failed == 1 and err["error_type"] == "unknown_feature" and "madeUpFeature" in err["message"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-7", "utf-32", "utf-32-be", "utf-16-le", "latin-1"])
+def test_doctype_is_refused_in_every_encoding(tmp_path, encoding):
+    from kiwi_cas.cas.io import load_xmi_bytes
+    from kiwi_cas.errors import UnsafeXmlError
+
+    doc = (f'<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE x [<!ENTITY e "boom">]>'
+           '<xmi:XMI xmlns:xmi="http://www.omg.org/XMI">&e;</xmi:XMI>')
+    with pytest.raises(UnsafeXmlError):
+        load_xmi_bytes(doc.encode(encoding), ())
+
+
+@pytest.mark.parametrize("location", ["/dev/zero", "/etc/passwd", "../../outside.xml", "file:///etc/hosts"])
+def test_typesystem_imports_stay_in_their_folder(tmp_path, location):
+    from kiwi_cas.cas.typesystem import merged_typesystem
+    from kiwi_cas.errors import TypeSystemError
+
+    ts = tmp_path / "a" / "b" / "TypeSystem.xml"
+    ts.parent.mkdir(parents=True)
+    ts.write_text('<?xml version="1.0"?><typeSystemDescription xmlns="http://uima.apache.org/resourceSpecifier">'
+                  f'<imports><import location="{location}"/></imports><types/></typeSystemDescription>')
+    with pytest.raises(TypeSystemError, match="outside the typesystem's folder"):
+        merged_typesystem((str(ts),))
