@@ -25,7 +25,7 @@ SHOWN = 5  # failures and warnings named on the console; errors.jsonl has every 
               help="Parallel worker processes (CPU threads are split).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
               help="Notes per extractor call.")
-def annotate(inputs, outdir: Path, extractor, model, precision, backend, constrained, task, ctakes, entities_from,
+def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
              ctakes_assertions, require_mentions, view, sentence_type, write_sentences, typesystems, lenient,
              output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
@@ -43,7 +43,7 @@ def annotate(inputs, outdir: Path, extractor, model, precision, backend, constra
     from kiwi_cas.engines.discover import discover
     from kiwi_cas.engines.local import RunOptions, run_local
 
-    config = make_annotator_config(extractor, model, precision, backend, constrained, task, ctakes, entities_from,
+    config = make_annotator_config(extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
                                    ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
     read = make_read_options(typesystems, lenient, output_format, replace_invalid_xml_chars, encoding, max_bytes)
     items = discover(list(inputs), outdir, output_format)

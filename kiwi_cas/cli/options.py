@@ -18,7 +18,7 @@ from kiwi_cas.cas.ctakes import ASSERTION_MODES
 from kiwi_cas.annotate.job import OUTPUT_FORMATS, ReadOptions
 from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES
 from kiwi_cas.errors import UsageError
-from kiwi_cas.extractors.bert.runtime import PRECISIONS
+from kiwi_cas.extractors.bert.runtime import PRECISIONS, RUNTIMES
 from kiwi_cas.extractors.llama.backends import BACKEND_CHOICES
 from kiwi_cas.extractors.registry import EXTRACTORS, extractor_config
 
@@ -50,9 +50,12 @@ extractor_options = _stack(
     click.option("--model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                  help="Model folder. Default: the embedded MTSamples model of the extractor. For llama, any "
                       "causal-LM folder (e.g. the official Kiwi LLaMA-3 weights) runs with Kiwi's exact templates."),
+    click.option("--runtime", type=click.Choice(list(RUNTIMES)), default=None,
+                 help="bert only [default: onnx]: onnx (ONNX Runtime, fp32, the same answer whatever the batch) "
+                      "or torch."),
     click.option("--precision", type=click.Choice(_ALL_PRECISIONS), default=None,
-                 help="bert only [default: int8]: int8 quantizes the encoder's linear layers on load (about 2x "
-                      "faster on CPU, ~1 F1 point lower NER); fp32 runs the weights exactly as trained."),
+                 help="bert only [default: fp32]: with --runtime torch, int8 quantizes the encoder's linear layers "
+                      "dynamically (faster, but a note's result then depends on its batch; deprecated in torch)."),
     click.option("--backend", type=click.Choice(list(BACKEND_CHOICES)), default=None,
                  help="llama only [default: auto]: auto picks vLLM where CUDA and vllm exist, else transformers."),
     click.option("--constrained/--unconstrained", default=None,
@@ -97,13 +100,15 @@ read_options = _stack(
 )
 
 
-def make_annotator_config(extractor: str, model: Path | None, precision: str | None, backend: str | None,
+def make_annotator_config(extractor: str, model: Path | None, runtime: str | None, precision: str | None,
+                          backend: str | None,
                           constrained: bool | None, task: str, ctakes: bool, entities_from: str,
                           ctakes_assertions: str, require_mentions: bool, view: str | None,
                           sentence_type: str | None,
                           write_sentences: bool) -> AnnotatorConfig:
     """The validated annotator config from the options above (UsageError on a bad combination)."""
-    ext = extractor_config(extractor, model=model, precision=precision, backend=backend, constrained=constrained)
+    ext = extractor_config(extractor, model=model, runtime=runtime, precision=precision, backend=backend,
+                           constrained=constrained)
     return AnnotatorConfig(extractor=ext, task=task, view=view, sentence_type=sentence_type,
                            write_sentences=write_sentences, ctakes=ctakes, entities_from=entities_from,
                            ctakes_assertions=ctakes_assertions, require_mentions=require_mentions)

@@ -39,7 +39,7 @@ from kiwi_cas.errors import UsageError
 @extractor_options
 @annotation_options
 def pbj(host, port, user, password_file, tls, tls_ca, tls_cert, tls_key, reconnect_tries, receive_queue, send_queue, error_queue, typesystems, lenient, extractor, model,
-        precision, backend, constrained, task, ctakes, entities_from, ctakes_assertions, require_mentions, view,
+        runtime, precision, backend, constrained, task, ctakes, entities_from, ctakes_assertions, require_mentions, view,
         sentence_type, write_sentences) -> None:
     """Serve a cTAKES PBJ pipeline over STOMP: receive XMI, annotate, send back, in order.
 
@@ -54,7 +54,7 @@ def pbj(host, port, user, password_file, tls, tls_ca, tls_cert, tls_key, reconne
     from kiwi_cas.annotate.annotator import KiwiAnnotator
     from kiwi_cas.serve.pbj import DEFAULT_TYPESYSTEM, PbjConfig, serve
 
-    config = make_annotator_config(extractor, model, precision, backend, constrained, task, ctakes, entities_from,
+    config = make_annotator_config(extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
                                    ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     password = os.environ.get("KIWI_PBJ_PASSWORD")

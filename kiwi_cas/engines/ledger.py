@@ -149,6 +149,7 @@ class RunLedger:
             self._errlog.close()
         except OSError:
             pass  # a full disk: the lines written so far stay
+        (self.outdir / self.LOCK).unlink(missing_ok=True)  # still held: no other run can have taken it
         self._lock.close()
 
     def _with_typesystem(self, r: FileResult) -> FileResult:

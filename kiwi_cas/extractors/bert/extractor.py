@@ -16,7 +16,7 @@ from kiwi_cas.extractors.bert.runtime import BertRuntime, load_runtime
 from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
 from kiwi_cas.extractors.bert.tagging import TagSet, decode_spans, token_span, viterbi
 from kiwi_cas.extractors.config import BertConfig
-from kiwi_cas.extractors.settings import configure_threads, packaged_model
+from kiwi_cas.extractors.settings import packaged_model
 
 DEFAULT_MODEL = "bert-mtsamples"
 
@@ -38,8 +38,8 @@ class BertExtractor:
 
     @classmethod
     def from_config(cls, config: BertConfig) -> "BertExtractor":
-        configure_threads(config.threads)
-        return cls(load_runtime(config.runtime, Path(config.model or default_model_path()), config.precision))
+        return cls(load_runtime(config.runtime, Path(config.model or default_model_path()), config.precision,
+                                threads=config.threads))
 
     def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None) -> list[Extraction]:
         texts = list(texts)

@@ -41,15 +41,17 @@ class BertRuntime(Protocol):
 
 #: runtime name -> "module:factory"; the factory takes (model folder, precision)
 RUNTIMES: dict[str, str] = {
+    "onnx": "kiwi_cas.extractors.bert.onnx_runtime:OnnxRuntime",
     "torch": "kiwi_cas.extractors.bert.torch_runtime:TorchRuntime",
 }
 
 #: precisions each runtime offers; the first is its default
 PRECISIONS: dict[str, tuple[str, ...]] = {
-    "torch": ("int8", "fp32"),
+    "onnx": ("fp32",),
+    "torch": ("fp32", "int8"),
 }
 
 
-def load_runtime(name: str, model_dir: Path, precision: str) -> BertRuntime:
+def load_runtime(name: str, model_dir: Path, precision: str, threads: int | None = None) -> BertRuntime:
     module, factory = RUNTIMES[name].split(":")
-    return getattr(importlib.import_module(module), factory)(model_dir, precision)
+    return getattr(importlib.import_module(module), factory)(model_dir, precision, threads=threads)

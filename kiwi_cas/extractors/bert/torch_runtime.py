@@ -17,9 +17,12 @@ class TorchRuntime:
     """``precision="int8"``: dynamic int8 quantization (per-channel) of the encoder's linear layers, about
     twice as fast on CPU at a small accuracy cost (both measured in the README); ``fp32``: as trained."""
 
-    def __init__(self, model_dir: Path | None = None, precision: str = "int8", *, net: KiwiBertNet | None = None,
-                 tokenizer=None, meta=None) -> None:
+    def __init__(self, model_dir: Path | None = None, precision: str = "fp32", *, threads: int | None = None,
+                 net: KiwiBertNet | None = None, tokenizer=None, meta=None) -> None:
         if net is None:
+            from kiwi_cas.extractors.settings import configure_threads
+
+            configure_threads(threads)
             net, tokenizer, meta = load_model(Path(model_dir))
             if precision == "int8":
                 from torch.ao.quantization import per_channel_dynamic_qconfig

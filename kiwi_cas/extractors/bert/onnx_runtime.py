@@ -1,0 +1,146 @@
+"""The ONNX Runtime for the BERT extractor (the default): fp32, graph optimizations on, batch-invariant.
+
+Why this runtime: torch's dynamic int8 quantization is deprecated (a warning on every run) and
+computes its activation scales over the whole padded batch, so a note's annotations changed
+with the notes that shared its batch. ONNX Runtime in fp32 runs the weights as trained, gives
+each sequence the same result whatever else is in the batch, prints nothing, and on this
+2-core CPU is faster than torch fp32 (README, "Speed"; ``benchmarks/runtimes.py``).
+
+The ONNX graphs (encoder with both tagging heads, and the pair scorer) are exported once from
+the model folder with torch, into ``$KIWI_CAS_HOME`` (default: the package's models folder),
+keyed by the weights' hash; ``kiwi-cas models prepare`` does it for the embedded model. Loading
+them afterwards needs neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from kiwi_cas.extractors.bert.meta import META_FILE, read_meta
+from kiwi_cas.extractors.bert.runtime import Encoded
+from kiwi_cas.extractors.settings import models_home
+
+ENCODER, PAIRS = "encoder.onnx", "pairs.onnx"
+
+
+class FastTokenizer:
+    """The model folder's ``tokenizer.json`` through the ``tokenizers`` library: what the extractor calls
+    of a Hugging Face fast tokenizer, without importing transformers."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import json
+
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        config = json.loads((model_dir / "tokenizer_config.json").read_text())
+        vocab = self._tok.get_vocab()
+        self.cls_token_id = vocab[config.get("cls_token", "[CLS]")]
+        self.sep_token_id = vocab[config.get("sep_token", "[SEP]")]
+        self.pad_token_id = vocab[config.get("pad_token", "[PAD]")]
+
+    def __call__(self, texts, add_special_tokens: bool = False, return_offsets_mapping: bool = True) -> dict:
+        encodings = self._tok.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        return {"input_ids": [e.ids for e in encodings], "offset_mapping": [e.offsets for e in encodings]}
+
+
+def weights_key(model_dir: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("model.safetensors", META_FILE, "config.json"):
+        with (model_dir / name).open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def onnx_folder(model_dir: Path) -> Path:
+    return models_home() / f"onnx-{Path(model_dir).resolve().name}-{weights_key(model_dir)}"
+
+
+def export(model_dir: Path, target: Path | None = None) -> Path:
+    """Export the model folder's network as two ONNX graphs (once; needs torch)."""
+    import warnings
+
+    import torch
+
+    from kiwi_cas.extractors.bert.artifacts import load_model
+
+    target = target or onnx_folder(model_dir)
+    if (target / ENCODER).exists() and (target / PAIRS).exists():
+        return target
+    net, _, _ = load_model(model_dir)
+    net.eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, ids, mask):
+            hidden, ent, mod = self.net(ids, mask)
+            return hidden, torch.log_softmax(ent, -1), torch.log_softmax(mod, -1)
+
+    class Pairs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, hidden, pairs):
+            return torch.sigmoid(self.net.score_pairs(hidden, pairs))
+
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    ids = torch.ones(2, 12, dtype=torch.long)
+    hidden = torch.zeros(2, 12, net.encoder.config.hidden_size)
+    pairs = torch.tensor([[0, 1, 2, 4, 5, 0, 3, 0], [1, 3, 3, 1, 1, 2, 20, 1]], dtype=torch.long)
+    seq = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Encoder(), (ids, torch.ones_like(ids)), str(tmp / ENCODER), input_names=["ids", "mask"],
+                          output_names=["hidden", "entity_log_probs", "modifier_log_probs"], opset_version=17,
+                          dynamic_axes={"ids": seq, "mask": seq, "hidden": seq, "entity_log_probs": seq,
+                                        "modifier_log_probs": seq}, dynamo=False)
+        torch.onnx.export(Pairs(), (hidden, pairs), str(tmp / PAIRS), input_names=["hidden", "pairs"],
+                          output_names=["probs"], opset_version=17,
+                          dynamic_axes={"hidden": seq, "pairs": {0: "pairs"}, "probs": {0: "pairs"}}, dynamo=False)
+    for name in ("tokenizer.json", "tokenizer_config.json", META_FILE):
+        shutil.copy(model_dir / name, tmp / name)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+class OnnxRuntime:
+    """Encoder and pair scorer in ONNX Runtime (CPU, fp32)."""
+
+    def __init__(self, model_dir: Path, precision: str = "fp32", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        folder = onnx_folder(model_dir)
+        if not (folder / ENCODER).exists():
+            folder = export(model_dir, folder)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: a normal run prints nothing
+        providers = ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(str(folder / ENCODER), options, providers=providers)
+        self.pairs = ort.InferenceSession(str(folder / PAIRS), options, providers=providers)
+        self.meta = read_meta(folder)
+        self.tokenizer = FastTokenizer(folder)
+
+    def encode(self, ids: np.ndarray, mask: np.ndarray) -> Encoded:
+        hidden, ent, mod = self.encoder.run(None, {"ids": ids, "mask": mask})
+        return Encoded(ent, mod, hidden)
+
+    def score_pairs(self, encoded: Encoded, pairs: np.ndarray) -> np.ndarray:
+        return self.pairs.run(None, {"hidden": encoded.state, "pairs": pairs})[0]
