@@ -124,6 +124,7 @@ class OnnxRuntime:
     def __init__(self, model_dir: Path, precision: str = "fp32", threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        read_meta(model_dir)  # a folder that is no kiwi_cas model fails here, by name
         folder = onnx_folder(model_dir)
         if not (folder / ENCODER).exists():
             folder = export(model_dir, folder)
