@@ -50,8 +50,6 @@ class KiwiBertNet(nn.Module):
             return hidden.new_zeros(0)
         b, es, ee, ms, me, pt, db, nb = pairs.unbind(1)
         h = self.dropout(hidden)
-        e_rep = self.ent_proj(torch.cat([h[b, es], h[b, ee]], dim=-1))
-        m_rep = self.mod_proj(torch.cat([h[b, ms], h[b, me]], dim=-1))
         # mean hidden state strictly between the two spans, via prefix sums
         csum = torch.cumsum(h, dim=1)
         csum = torch.cat([torch.zeros_like(csum[:, :1]), csum], dim=1)  # csum[:, i] = sum of h[:, :i]
@@ -60,7 +58,18 @@ class KiwiBertNet(nn.Module):
         hi = torch.maximum(hi, lo)
         count = (hi - lo).clamp(min=1).unsqueeze(-1).to(h.dtype)
         between = (csum[b, hi] - csum[b, lo]) / count
+        rows = torch.arange(len(b))
+        return self.pair_logits(torch.cat([h[b, es], h[b, ee]], dim=-1), torch.cat([h[b, ms], h[b, me]], dim=-1),
+                                rows, rows, between, pt, db, nb)
+
+    def pair_logits(self, entity_states: torch.Tensor, modifier_states: torch.Tensor, entity_index: torch.Tensor,
+                    modifier_index: torch.Tensor, between: torch.Tensor, pair_type: torch.Tensor,
+                    distance: torch.Tensor, entities_between: torch.Tensor) -> torch.Tensor:
+        """The learned part of relation scoring, on gathered boundary states: one row per distinct span
+        (a runtime may project each span once however many pairs it is in), ``*_index`` mapping pairs to rows."""
+        e_rep = self.ent_proj(entity_states)[entity_index]
+        m_rep = self.mod_proj(modifier_states)[modifier_index]
         ctx = self.ctx_proj(between)
-        feats = torch.cat([e_rep, m_rep, e_rep * m_rep, ctx, self.pair_emb(pt), self.dist_emb(db),
-                           self.between_emb(nb)], dim=-1)
+        feats = torch.cat([e_rep, m_rep, e_rep * m_rep, ctx, self.pair_emb(pair_type), self.dist_emb(distance),
+                           self.between_emb(entities_between)], dim=-1)
         return self.rel_mlp(feats).squeeze(-1)

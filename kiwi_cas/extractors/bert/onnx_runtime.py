@@ -26,6 +26,7 @@ from kiwi_cas.extractors.bert.runtime import Encoded
 from kiwi_cas.extractors.settings import models_home
 
 ENCODER, PAIRS = "encoder.onnx", "pairs.onnx"
+FORMAT = "4"  # of the exported graphs; part of the cache key
 
 
 class FastTokenizer:
@@ -52,7 +53,7 @@ class FastTokenizer:
 
 
 def weights_key(model_dir: Path) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(FORMAT.encode())
     for name in ("model.safetensors", META_FILE, "config.json"):
         with (model_dir / name).open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -92,14 +93,19 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
             super().__init__()
             self.net = net
 
-        def forward(self, hidden, pairs):
-            return torch.sigmoid(self.net.score_pairs(hidden, pairs))
+        def forward(self, entity_states, modifier_states, entity_index, modifier_index, between, pair_type, distance,
+                    entities_between):
+            return torch.sigmoid(self.net.pair_logits(entity_states, modifier_states, entity_index, modifier_index,
+                                                      between, pair_type, distance, entities_between))
 
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     ids = torch.ones(2, 12, dtype=torch.long)
-    hidden = torch.zeros(2, 12, net.encoder.config.hidden_size)
-    pairs = torch.tensor([[0, 1, 2, 4, 5, 0, 3, 0], [1, 3, 3, 1, 1, 2, 20, 1]], dtype=torch.long)
+    size = net.encoder.config.hidden_size
+    pair_inputs = (torch.zeros(2, 2 * size), torch.zeros(3, 2 * size), torch.tensor([0, 1, 1]), torch.tensor([2, 0, 1]),
+                   torch.zeros(3, size), torch.tensor([0, 1, 2]), torch.tensor([3, 20, 0]), torch.tensor([0, 1, 0]))
+    pair_names = ["entity_states", "modifier_states", "entity_index", "modifier_index", "between", "pair_type",
+                  "distance", "entities_between"]
     seq = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
@@ -107,9 +113,11 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
                           output_names=["hidden", "entity_log_probs", "modifier_log_probs"], opset_version=17,
                           dynamic_axes={"ids": seq, "mask": seq, "hidden": seq, "entity_log_probs": seq,
                                         "modifier_log_probs": seq}, dynamo=False)
-        torch.onnx.export(Pairs(), (hidden, pairs), str(tmp / PAIRS), input_names=["hidden", "pairs"],
-                          output_names=["probs"], opset_version=17,
-                          dynamic_axes={"hidden": seq, "pairs": {0: "pairs"}, "probs": {0: "pairs"}}, dynamo=False)
+        torch.onnx.export(Pairs(), pair_inputs, str(tmp / PAIRS), input_names=pair_names, output_names=["probs"],
+                          opset_version=17, dynamic_axes={name: {0: {"entity_states": "entities", "modifier_states":
+                                                                      "modifiers"}.get(name, "pairs")}
+                                                          for name in pair_names + ["probs"]},
+                          dynamo=False)
     for name in ("tokenizer.json", "tokenizer_config.json", META_FILE):
         shutil.copy(model_dir / name, tmp / name)
     if target.exists():
@@ -144,4 +152,19 @@ class OnnxRuntime:
         return Encoded(ent, mod, hidden)
 
     def score_pairs(self, encoded: Encoded, pairs: np.ndarray) -> np.ndarray:
-        return self.pairs.run(None, {"hidden": encoded.state, "pairs": pairs})[0]
+        """Gathers and between-span means in numpy (cheap indexing), the learned scorer in ONNX Runtime."""
+        h = encoded.state
+        b, es, ee, ms, me, pt, db, nb = pairs.T
+        csum = np.concatenate([np.zeros_like(h[:, :1]), np.cumsum(h, axis=1, dtype=np.float32)], axis=1)
+        lo = np.minimum(ee, me) + 1
+        hi = np.maximum(np.maximum(es, ms), lo)
+        count = np.maximum(hi - lo, 1)[:, None].astype(np.float32)
+        between = (csum[b, hi] - csum[b, lo]) / count
+        ents, ent_index = np.unique(np.stack([b, es, ee], 1), axis=0, return_inverse=True)
+        mods, mod_index = np.unique(np.stack([b, ms, me], 1), axis=0, return_inverse=True)
+        feeds = {"entity_states": np.concatenate([h[ents[:, 0], ents[:, 1]], h[ents[:, 0], ents[:, 2]]], axis=-1),
+                 "modifier_states": np.concatenate([h[mods[:, 0], mods[:, 1]], h[mods[:, 0], mods[:, 2]]], axis=-1),
+                 "entity_index": ent_index.reshape(-1).astype(np.int64),
+                 "modifier_index": mod_index.reshape(-1).astype(np.int64),
+                 "between": between.astype(np.float32), "pair_type": pt, "distance": db, "entities_between": nb}
+        return self.pairs.run(None, feeds)[0]

@@ -6,6 +6,7 @@ Two independent tag layers are used because modifiers nest inside entities
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ class TagSet:
     def is_begin(self, tag: int) -> bool:
         return tag > 0 and (tag - 1) % 2 == 0
 
+    @functools.lru_cache(maxsize=8)  # noqa: B019 (a handful of frozen tag sets per process)
     def transitions(self) -> np.ndarray:
         """log-space transition matrix: 0 where allowed, -inf where I-x follows anything but B-x/I-x."""
         n = self.size
@@ -39,6 +41,7 @@ class TagSet:
                         trans[frm, to] = -np.inf
         return trans
 
+    @functools.lru_cache(maxsize=8)  # noqa: B019
     def start_scores(self) -> np.ndarray:
         s = np.zeros(self.size, dtype=np.float32)
         for t in range(1, self.size):
