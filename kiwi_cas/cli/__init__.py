@@ -12,7 +12,7 @@ import sys
 import click
 
 from kiwi_cas import __version__
-from kiwi_cas.errors import EXIT_INTERRUPTED, KiwiError, from_os_error
+from kiwi_cas.errors import EXIT_INTERRUPTED, KiwiError, SetupError, from_os_error
 
 
 class KiwiGroup(click.Group):
@@ -23,6 +23,10 @@ class KiwiGroup(click.Group):
             return super().invoke(ctx)
         except KiwiError as exc:
             _fail(exc)
+        except ModuleNotFoundError as exc:  # an optional part (training, LLaMA, the torch runtime)
+            _fail(SetupError(f"this needs the Python package {exc.name!r}, which is not installed: "
+                             "pip install 'kiwi_cas[train]' (torch, transformers, peft) or see the README",
+                             "missing_package"))
         except OSError as exc:
             _fail(from_os_error(exc, "the operating system refused"))
         except KeyboardInterrupt:

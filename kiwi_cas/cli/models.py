@@ -33,6 +33,21 @@ def models_prepare(force) -> None:
     click.echo(f"LLaMA base model ready: {prepare_base(force=force)}", err=True)
 
 
+@models.command("export-onnx")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def models_export_onnx(path: Path | None) -> None:
+    """Write a BERT model folder's ONNX graphs into its own onnx/ subfolder (default: the embedded model), so
+    that it runs on ONNX Runtime without torch. Needs torch (pip install 'kiwi_cas[train]')."""
+    import shutil
+
+    from kiwi_cas.extractors.bert.extractor import default_model_path
+    from kiwi_cas.extractors.bert.onnx_runtime import SHIPPED, export
+
+    folder = path or default_model_path()
+    shutil.rmtree(folder / SHIPPED, ignore_errors=True)
+    click.echo(f"ONNX graphs written: {export(folder, folder / SHIPPED)}", err=True)
+
+
 @models.command("info")
 @click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 def models_info(path: Path | None) -> None:

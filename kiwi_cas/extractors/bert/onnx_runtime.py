@@ -6,10 +6,12 @@ with the notes that shared its batch. ONNX Runtime in fp32 runs the weights as t
 each sequence the same result whatever else is in the batch, prints nothing, and on this
 2-core CPU is faster than torch fp32 (README, "Speed"; ``benchmarks/runtimes.py``).
 
-The ONNX graphs (encoder with both tagging heads, and the pair scorer) are exported once from
-the model folder with torch, into ``$KIWI_CAS_HOME`` (default: the package's models folder),
-keyed by the weights' hash; ``kiwi-cas models prepare`` does it for the embedded model. Loading
-them afterwards needs neither torch nor transformers.
+The ONNX graphs (encoder with both tagging heads, and the pair scorer) are exported from the
+model folder with torch, weights stored as fp16 and cast to fp32 once when the session loads.
+The embedded model ships them (``bert-mtsamples/onnx/``, made by ``kiwi-cas models export-onnx``),
+so a plain ``pip install`` runs it with neither torch nor transformers; for any other model folder
+they are exported once into ``$KIWI_CAS_HOME`` (default: the package's models folder), keyed by
+the weights' hash.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from kiwi_cas.extractors.bert.runtime import Encoded
 from kiwi_cas.extractors.settings import models_home
 
 ENCODER, PAIRS = "encoder.onnx", "pairs.onnx"
-FORMAT = "4"  # of the exported graphs; part of the cache key
+FORMAT = "5"  # of the exported graphs; part of the cache key
 
 
 class FastTokenizer:
@@ -61,8 +63,41 @@ def weights_key(model_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+SHIPPED = "onnx"  # a model folder's own ONNX export, with the weights key it was made from
+KEY_FILE = "weights.key"
+
+
 def onnx_folder(model_dir: Path) -> Path:
-    return models_home() / f"onnx-{Path(model_dir).resolve().name}-{weights_key(model_dir)}"
+    """The model's ONNX graphs: shipped inside the folder when they match its weights, else the export cache."""
+    model_dir = Path(model_dir)
+    key = weights_key(model_dir) if (model_dir / "model.safetensors").exists() else None
+    shipped = model_dir / SHIPPED
+    if (shipped / KEY_FILE).exists() and (key is None or (shipped / KEY_FILE).read_text().strip() == key):
+        return shipped
+    return models_home() / f"onnx-{model_dir.resolve().name}-{key}"
+
+
+def _fp16_weights(path: Path) -> None:
+    """Store an exported graph's large float weights as fp16, with a Cast to fp32 that ONNX Runtime folds at
+    load: half the size on disk, fp32 arithmetic as trained."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, halves = [], []
+    for init in list(graph.initializer):
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) > 1024:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+            halves.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+            graph.initializer.remove(init)
+    graph.initializer.extend(halves)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    onnx.save(model, str(path))
 
 
 def export(model_dir: Path, target: Path | None = None) -> Path:
@@ -74,7 +109,7 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
     from kiwi_cas.extractors.bert.artifacts import load_model
 
     target = target or onnx_folder(model_dir)
-    if (target / ENCODER).exists() and (target / PAIRS).exists():
+    if (target / ENCODER).exists() and (target / PAIRS).exists() and (target / KEY_FILE).exists():
         return target
     net, _, _ = load_model(model_dir)
     net.eval()
@@ -118,8 +153,11 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
                                                                       "modifiers"}.get(name, "pairs")}
                                                           for name in pair_names + ["probs"]},
                           dynamo=False)
+    for name in (ENCODER, PAIRS):
+        _fp16_weights(tmp / name)
     for name in ("tokenizer.json", "tokenizer_config.json", META_FILE):
         shutil.copy(model_dir / name, tmp / name)
+    (tmp / KEY_FILE).write_text(weights_key(model_dir) + "\n")
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)
@@ -133,7 +171,7 @@ class OnnxRuntime:
         import onnxruntime as ort
 
         read_meta(model_dir)  # a folder that is no kiwi_cas model fails here, by name
-        folder = onnx_folder(model_dir)
+        folder = onnx_folder(Path(model_dir))
         if not (folder / ENCODER).exists():
             folder = export(model_dir, folder)
         options = ort.SessionOptions()
