@@ -215,7 +215,7 @@ def test_exactly_once_replies_across_a_worker_kill_and_a_broker_restart(broker):
         second.kill()
         raise AssertionError(second.communicate()[1][-4000:] + broker.queues()) from None
     assert second.returncode == 0, err[-3000:]
-    assert "reconnect" in err and "Traceback" not in err
+    assert "1 reconnects" in err and "Traceback" not in err, err[-4000:]
     outs = _drain(port, q_out)
     errs = [json.loads(b) for b in _drain(port, q_err)]
     notes = [b for b in outs if b != STOP_MESSAGE]

@@ -37,7 +37,12 @@ def models_prepare(force) -> None:
 @click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 def models_export_onnx(path: Path | None) -> None:
     """Write a BERT model folder's ONNX graphs into its own onnx/ subfolder (default: the embedded model), so
-    that it runs on ONNX Runtime without torch. Needs torch (pip install 'kiwi_cas[train]')."""
+    that it runs on ONNX Runtime without torch. Needs torch (pip install 'kiwi_cas[train]').
+
+    \b
+    Example:
+      kiwi-cas train bert --train notes/ -o models/mine && kiwi-cas models export-onnx models/mine
+    """
     import shutil
 
     from kiwi_cas.extractors.bert.extractor import default_model_path

@@ -40,6 +40,19 @@ DEFAULT_TYPESYSTEM = ctakes_typesystem_path()
 log = logging.getLogger("kiwi_cas.pbj")
 
 
+class _NoTracebacks(logging.Filter):
+    """stomp.py logs a traceback for every frame it fails to send to a broker that went away; the worker
+    handles that (reconnect, redelivery), so its log keeps the one line and drops the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+logging.getLogger("stomp.py").addFilter(_NoTracebacks())
+
+
 @dataclass
 class PbjConfig:
     host: str = "localhost"
