@@ -21,7 +21,7 @@ from pathlib import Path
 from kiwi_cas.core.evaluate import evaluate
 from kiwi_cas.core.notes import NoteInput, extract_notes
 from kiwi_cas.core.spans import Document
-from kiwi_cas.core.splitter import _split_block, join_wrapped, split_sentences
+from kiwi_cas.core.splitter import join_wrapped, split_block, split_sentences
 from kiwi_cas.extractors.config import BertConfig
 from kiwi_cas.extractors.registry import load_extractor
 from kiwi_cas.formats.documents import held_out, load_documents
@@ -31,16 +31,7 @@ TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / 
 
 def ctakes_style(text: str) -> list[tuple[int, int]]:
     """Sentences as cTAKES's detector gives them: never across a line end."""
-    out = []
-    for m in re.finditer(r"[^\r\n]+", text):
-        for s, e in _split_block(text, m.start(), m.end()):
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                out.append((s, e))
-    return out
+    return [span for m in re.finditer(r"[^\r\n]+", text) for span in split_block(text, m.start(), m.end())]
 
 
 def hard_wrap(text: str, width: int = 80) -> str:

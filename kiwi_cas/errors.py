@@ -42,10 +42,21 @@ EXIT_INTERRUPTED = 130
 
 
 class KiwiError(Exception):
-    """Root of kiwi_cas's errors. ``code`` is a short machine-readable cause (``unknown_type``, ...)."""
+    """Root of kiwi_cas's errors. ``code`` is a short machine-readable cause (``unknown_type``, ...).
+
+    Subclasses name their kind and default code in the class statement:
+    ``class InputError(KiwiError, kind=Kind.INPUT, code="bad_input")``.
+    """
 
     kind: Kind = Kind.INPUT
     default_code: str = "error"
+
+    def __init_subclass__(cls, kind: Kind | None = None, code: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
+        if code is not None:
+            cls.default_code = code
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -56,55 +67,36 @@ class KiwiError(Exception):
         return EXIT_CODES[self.kind]
 
 
-class InputError(KiwiError):
+class InputError(KiwiError, kind=Kind.INPUT, code="bad_input"):
     """A document that cannot be processed (bad XML, unknown types, undecodable text, ...)."""
 
-    kind = Kind.INPUT
-    default_code = "bad_input"
 
-
-class UnsafeXmlError(InputError):
+class UnsafeXmlError(InputError, code="unsafe_xml"):
     """XML refused before parsing (DOCTYPE/entity declarations, too large, undecodable)."""
 
-    default_code = "unsafe_xml"
 
-
-class TypeSystemError(InputError):
+class TypeSystemError(InputError, code="typesystem"):
     """A typesystem that cannot be read, resolved or merged (fails the documents that need it)."""
 
-    default_code = "typesystem"
 
-
-class UsageError(KiwiError):
+class UsageError(KiwiError, kind=Kind.USAGE, code="usage"):
     """Options or arguments that cannot work together; reported before any work starts."""
 
-    kind = Kind.USAGE
-    default_code = "usage"
 
-
-class SetupError(KiwiError):
+class SetupError(KiwiError, kind=Kind.SETUP, code="setup"):
     """A model folder, package or file this machine lacks (nothing is ever downloaded)."""
 
-    kind = Kind.SETUP
-    default_code = "setup"
+
+class ModelNotFoundError(SetupError, code="model_not_found"):
+    """A model folder that is not there, or is not a kiwi_cas model."""
 
 
-class ModelNotFoundError(SetupError):
-    default_code = "model_not_found"
-
-
-class ServiceError(KiwiError):
+class ServiceError(KiwiError, kind=Kind.SERVICE, code="service"):
     """A message broker or other service that cannot be reached or refuses us."""
 
-    kind = Kind.SERVICE
-    default_code = "service"
 
-
-class SystemFailure(KiwiError):
+class SystemFailure(KiwiError, kind=Kind.SYSTEM, code="os_error"):
     """The operating system refused (disk full, read-only, permissions): the run cannot go on."""
-
-    kind = Kind.SYSTEM
-    default_code = "os_error"
 
 
 def from_os_error(exc: OSError, what: str) -> SystemFailure:

@@ -70,8 +70,8 @@ RELATION_CATEGORY = {"DegreeOfTextRelation": "degree_of", "LocationOfTextRelatio
                      "ResultOfTextRelation": "result_of", "TemporalTextRelation": "overlap"}
 
 
-class CtakesTypesMissing(InputError):
-    default_code = "ctakes_types_missing"
+class CtakesTypesMissing(InputError, code="ctakes_types_missing"):
+    """--ctakes without the cTAKES typesystem."""
 
 
 def require_ctakes(view: Cas) -> None:

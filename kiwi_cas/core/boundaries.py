@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from kiwi_cas.core.spans import Extraction, Relation, Span
+from kiwi_cas.core.splitter import trimmed
 
 _NUMBER_JOINERS = ".,:/"
 _BREAK_AFTER = re.compile(r"[.!?:;][\"')\]]*[ \t]*$")
@@ -68,14 +69,8 @@ def within_sentence(text: str, start: int, end: int) -> tuple[int, int]:
     if not cuts:
         return start, end
     pieces = [(start, cuts[0])] + [(text.index("\n", c) + 1, nxt) for c, nxt in zip(cuts, cuts[1:] + [end])]
-    for s, e in pieces:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            return s, e
-    return start, end
+    kept = trimmed(text, pieces)
+    return kept[0] if kept else (start, end)
 
 
 def fix_span(text: str, span: Span) -> Span:

@@ -74,18 +74,27 @@ def _split_block(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
+def trimmed(text: str, spans) -> list[tuple[int, int]]:
+    """The spans without leading and trailing whitespace; empty ones dropped."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def split_block(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentences of one line-level block (``text[start:end]``), trimmed."""
+    return trimmed(text, _split_block(text, start, end))
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Sentence (start, end) code-point offsets, whitespace-trimmed, empty ones dropped."""
-    spans: list[tuple[int, int]] = []
-    for bstart, bend in split_lines(text):
-        for s, e in _split_block(text, bstart, bend):
-            while s < e and text[s].isspace():
-                s += 1
-            while e > s and text[e - 1].isspace():
-                e -= 1
-            if e > s:
-                spans.append((s, e))
-    return spans
+    return [span for bstart, bend in split_lines(text) for span in split_block(text, bstart, bend)]
 
 
 def join_wrapped(text: str, sentences: list[tuple[int, int]]) -> list[tuple[int, int]]:

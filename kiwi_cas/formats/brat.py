@@ -20,10 +20,8 @@ _TEXT_BOUND = re.compile(r"^T\d+$")
 _RELATION = re.compile(r"^R\d+$")
 
 
-class BratFormatError(InputError):
+class BratFormatError(InputError, code="bad_brat"):
     """An ``.ann`` file that cannot be read; the message names the file and line, never note text."""
-
-    default_code = "bad_brat"
 
 
 def read_document(txt_path: Path) -> Document:
