@@ -21,7 +21,6 @@ import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: E402
 
-from kiwi_cas.core import schema  # noqa: E402
 from kiwi_cas.errors import ModelNotFoundError, SetupError  # noqa: E402
 from kiwi_cas.extractors.bert.meta import META_FILE, ModelMeta, read_meta  # noqa: E402,F401
 from kiwi_cas.extractors.bert.model import KiwiBertNet  # noqa: E402
