@@ -28,7 +28,11 @@ def default_model_path() -> Path:
 class BertExtractor:
     """Entities, modifiers and relations from one encoder pass per sentence."""
 
-    def __init__(self, runtime: BertRuntime, batch_tokens: int = 4096) -> None:
+    #: padded tokens per encoder call: on a 2-core CPU 1,024 beat 4,096 by 20% (cache-sized batches;
+    #: measured with ONNX Runtime over 40 notes: 512 0.138, 1024 0.125, 2048 0.131, 4096 0.157 s/note)
+    BATCH_TOKENS = 1024
+
+    def __init__(self, runtime: BertRuntime, batch_tokens: int = BATCH_TOKENS) -> None:
         self.runtime = runtime
         self.tokenizer, self.meta = runtime.tokenizer, runtime.meta
         self.batch_tokens = batch_tokens
