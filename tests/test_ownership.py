@@ -87,11 +87,12 @@ def test_ctakes_assertions_are_kept_and_mentions_reused(tmp_path, annotator_with
         assert all(before.get(k, 0) >= n for k, n in dupes.items()), dupes  # no twin of an existing mention
 
 
-def test_overwrite_records_the_old_values_and_a_rerun_restores_them(tmp_path, annotator_with):
+@pytest.mark.parametrize("choice", ["fill", "overwrite"])
+def test_changed_values_are_recorded_and_a_rerun_restores_them(tmp_path, annotator_with, choice):
     from kiwi_cas.cas.io import load_xmi
 
-    overwrite = annotator_with(task="re", entities_from="ctakes", ctakes=True, ctakes_assertions="overwrite")
-    run([CTAKES], tmp_path / "o", overwrite, typesystems=(CTAKES_TS,))
+    changing = annotator_with(task="re", entities_from="ctakes", ctakes=True, ctakes_assertions=choice)
+    run([CTAKES], tmp_path / "o", changing, typesystems=(CTAKES_TS,))
     out = tmp_path / "o" / CTAKES.name
     changed = {(line.split()[0], feature) for line in changed_input_structures(CTAKES, out)
                for feature in line.split("[", 1)[1].split("]")[0].replace("'", "").split(", ")}
@@ -104,6 +105,11 @@ def test_overwrite_records_the_old_values_and_a_rerun_restores_them(tmp_path, an
                              "course", "labValue", "relativeTemporalContext", "medicationStrength",
                              "medicationFrequency", "medicationRoute", "medicationDosage", "medicationForm",
                              "medicationDuration", "referenceRangeNarrative") for c in changes)
+    if choice == "fill":  # only features that had no value: cTAKES's own assertions are all set in this file
+        assert all(not c.wasSet for c in changes)
     keep = annotator_with(task="re", entities_from="ctakes", ctakes=True)
     run([out], tmp_path / "k", keep)
     assert changed_input_structures(CTAKES, tmp_path / "k" / CTAKES.name) == []
+    again = annotator_with(task="re", entities_from="ctakes", ctakes=True, ctakes_assertions=choice)
+    run([out], tmp_path / "again", again)
+    assert signature(tmp_path / "again" / CTAKES.name) == signature(out)
