@@ -72,6 +72,16 @@ class AnnotatorConfig:
 
 
 @dataclass
+class _Prepared:
+    """One view, read and ready for the extractor."""
+
+    note: NoteInput
+    mentions: dict = field(default_factory=dict)  # Kiwi entity key -> the cTAKES mention it came from
+    warnings: list[str] = field(default_factory=list)
+    skip: bool = False  # a view without text
+
+
+@dataclass
 class KiwiAnnotator:
     config: AnnotatorConfig = field(default_factory=AnnotatorConfig)
     extractor: Extractor | None = None  # None: loaded from config.extractor by initialize()
@@ -90,64 +100,60 @@ class KiwiAnnotator:
     def process_batch(self, cases: Sequence[Cas]) -> list[Counts]:
         """Annotate CASes in place (one batched extractor call); what was written, per CAS."""
         self.initialize()
-        cfg = self.config
         views = [self._view(c) for c in cases]
-        textless = [v.sofa_string is None for v in views]
-        if self.config.view is not None and any(textless):
+        if self.config.view is not None and any(v.sofa_string is None for v in views):
             raise InputError(f"view {self.config.view!r} holds no text (its sofa is a URI or binary data)",
                              "view_without_text")
-        notes: list[NoteInput] = []
-        mentions_of: list[dict] = []
-        warnings: list[list[str]] = []
-        for view, skip in zip(views, textless):
-            if skip:  # nothing to read: the CAS goes out as it came in
-                notes.append(NoteInput("", []))
-                mentions_of.append({})
-                warnings.append([f"view {cfg.view_name!r} holds no text (its sofa is a URI or binary data); "
-                                 "written unchanged (name a view with --view)"])
-                continue
-            sentences, _ = cas_sentences(view, cfg.sentence_type)
-            if cfg.ctakes:
-                require_ctakes(view)
-            recorded = undo_previous_runs(view)  # the ownership rule: undo exactly what the last run did
-            twins = remove_kiwi(view, keep_entities=cfg.task == "re" and not cfg.from_ctakes)
-            if not recorded:
-                remove_projections(view, twins)  # outputs of kiwi_cas 0.1.0, which kept no record
-            given, mentions, notes_for_view = None, {}, []
-            if cfg.from_ctakes:
-                given, mentions, unused = ctakes_entities(view)
-                if not given:
-                    message = _no_mentions(unused)
-                    if cfg.require_mentions:
-                        raise InputError(message, "no_ctakes_mentions")
-                    notes_for_view.append(message)
-            elif cfg.task == "re":
-                given = read_kiwi(view).entities
-            mentions_of.append(mentions)
-            warnings.append(notes_for_view)
-            if cfg.write_sentences:
-                write_sentences(view, sentences)
-            notes.append(NoteInput(view.sofa_string or "", sentences, given))
-        found = extract_notes(self.extractor, notes)
-        counts: list[Counts] = []
-        for view, ext, mentions, notes_for_view, skip in zip(views, found, mentions_of, warnings, textless):
-            if skip:
-                counts.append(Counts(documents=1, warnings=notes_for_view))
-                continue
-            if cfg.task == "ner":
-                ext.modifiers, ext.relations = [], []
-            written = write_kiwi(view, ext, self.extractor.name, write_entities=cfg.task != "re" or cfg.from_ctakes)
-            recorder = RunRecorder(view)
-            if cfg.ctakes:
-                for key, twin in project(view, ext, recorder, cfg.ctakes_assertions, given=mentions).items():
-                    kiwi_fs = written.fs_of.get(key)
-                    if kiwi_fs is not None:
-                        kiwi_fs.ctakesTwin = twin
-            recorder.commit(self.extractor.name)
-            written.counts.warnings = notes_for_view
-            self.totals += written.counts
-            counts.append(written.counts)
+        prepared = [self._prepare(view) for view in views]  # read: sentences, given entities; undo the last run
+        found = extract_notes(self.extractor, [p.note for p in prepared])  # predict: text in, spans out
+        counts = [self._set_annotations(view, ext, p) for view, ext, p in zip(views, found, prepared)]
+        for c in counts:
+            self.totals += c
         return counts
+
+    def _prepare(self, view: Cas) -> "_Prepared":
+        cfg = self.config
+        if view.sofa_string is None:  # nothing to read: the CAS goes out as it came in
+            return _Prepared(NoteInput("", []), skip=True, warnings=[
+                f"view {cfg.view_name!r} holds no text (its sofa is a URI or binary data); written unchanged "
+                "(name a view with --view)"])
+        sentences, _ = cas_sentences(view, cfg.sentence_type)
+        if cfg.ctakes:
+            require_ctakes(view)
+        recorded = undo_previous_runs(view)  # the ownership rule: undo exactly what the last run did
+        twins = remove_kiwi(view, keep_entities=cfg.task == "re" and not cfg.from_ctakes)
+        if not recorded:
+            remove_projections(view, twins)  # outputs of kiwi_cas 0.1.0, which kept no record
+        prepared = _Prepared(NoteInput(view.sofa_string, sentences))
+        if cfg.from_ctakes:
+            prepared.note.entities, prepared.mentions, unused = ctakes_entities(view)
+            if not prepared.note.entities:
+                message = _no_mentions(unused)
+                if cfg.require_mentions:
+                    raise InputError(message, "no_ctakes_mentions")
+                prepared.warnings.append(message)
+        elif cfg.task == "re":
+            prepared.note.entities = read_kiwi(view).entities
+        if cfg.write_sentences:
+            write_sentences(view, sentences)
+        return prepared
+
+    def _set_annotations(self, view: Cas, ext, prepared: "_Prepared") -> Counts:
+        cfg = self.config
+        if prepared.skip:
+            return Counts(documents=1, warnings=prepared.warnings)
+        if cfg.task == "ner":
+            ext.modifiers, ext.relations = [], []
+        written = write_kiwi(view, ext, self.extractor.name, write_entities=cfg.task != "re" or cfg.from_ctakes)
+        recorder = RunRecorder(view)
+        if cfg.ctakes:
+            for key, twin in project(view, ext, recorder, cfg.ctakes_assertions, given=prepared.mentions).items():
+                kiwi_fs = written.fs_of.get(key)
+                if kiwi_fs is not None:
+                    kiwi_fs.ctakesTwin = twin
+        recorder.commit(self.extractor.name)
+        written.counts.warnings = prepared.warnings
+        return written.counts
 
     def collection_process_complete(self) -> Counts:
         return self.totals
