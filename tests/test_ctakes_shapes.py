@@ -38,12 +38,6 @@ def _mention(cas: Cas, type_name: str, phrase: str, **features):
     return fs
 
 
-def _write(folder, name: str, cas: Cas, ts_path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    cas.to_xmi(folder / name)
-    shutil.copy(ts_path, folder / "TypeSystem.xml") if ts_path.parent != folder else None
-
-
 def test_subtypes_and_ytex_entity_mentions_are_entities(tmp_path, annotator_with, deepphe_ts, uima_java):
     cas = Cas(typesystem=merged_typesystem((str(deepphe_ts),)))
     cas.sofa_string = TEXT

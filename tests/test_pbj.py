@@ -75,7 +75,6 @@ def broker(tmp_path_factory):
 
     class Broker(int):
         ctl = ["rabbitmqctl", "-n", env["RABBITMQ_NODENAME"]]
-        env_ = env
 
         def queues(self) -> str:
             return subprocess.run(self.ctl + ["list_queues", "name", "durable", "messages_ready",

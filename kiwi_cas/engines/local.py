@@ -28,7 +28,7 @@ from kiwi_cas.annotate.job import Outcome, ReadOptions, Source, annotate_sources
 from kiwi_cas.cas.io import atomic_write
 from kiwi_cas.engines.discover import WorkItem
 from kiwi_cas.engines.ledger import FileResult, RunLedger, RunSummary
-from kiwi_cas.cas.io import resolve_typesystems
+from kiwi_cas.cas.io import is_text_path, resolve_typesystems
 from kiwi_cas.errors import SetupError, describe, from_os_error
 
 #: write errors that no other file would escape: the run stops (exit 5) instead of failing file after file
@@ -103,7 +103,7 @@ def run_local(items: list[WorkItem], config: AnnotatorConfig, options: RunOption
               annotator: KiwiAnnotator | None = None, show_progress: bool | None = None) -> RunSummary:
     """Annotate ``items`` into ``options.outdir``; ``annotator`` (already loaded) is used when running in-process."""
     ledger = RunLedger(options.outdir, items, options.resume,
-                       typesystems_of=lambda item: () if item.source.suffix.lower() == ".txt"
+                       typesystems_of=lambda item: () if is_text_path(item.source)
                        else resolve_typesystems(item.source, options.read.typesystems))
     started = time.time()
     progress = tqdm(total=len(ledger.todo), unit="note", desc="annotate", dynamic_ncols=True,
