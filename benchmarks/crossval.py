@@ -5,7 +5,7 @@ used to choose anything), then scores the held-out fold end to end and with gold
 Prints mean ± standard deviation over the folds that have finished; per-fold results go to
 ``OUT/fold-K.json`` so folds can run separately (``--fold K``), e.g. on different machines.
 
-    python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K]
+    python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
 
 One fold takes ~20 min on a 2-core CPU (12 epochs over ~77 notes).
 """
@@ -31,7 +31,7 @@ def folds(n: int, k: int, seed: int = 0) -> list[list[int]]:
     return [sorted(order[i::k]) for i in range(k)]
 
 
-def run_fold(k: int, fold: int, epochs: int, out: Path) -> dict:
+def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0) -> dict:
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
@@ -46,13 +46,13 @@ def run_fold(k: int, fold: int, epochs: int, out: Path) -> dict:
     train_docs = [d for i, d in enumerate(docs) if i not in test_idx]
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        train(train_docs, [], Path(tmp) / "model", TrainConfig(epochs=epochs), log=lambda line: print(line, flush=True))
+        train(train_docs, [], Path(tmp) / "model", TrainConfig(epochs=epochs, context_tokens=context_tokens), log=lambda line: print(line, flush=True))
         extractor = BertExtractor.from_config(BertConfig(model=Path(tmp) / "model", runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
         given = extract_notes(extractor, [NoteInput(d.text, entities=list(d.annotations.entities)) for d in test])
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
-    result = {"fold": fold, "folds": k, "epochs": epochs, "train_notes": len(train_docs), "test_notes": len(test),
+    result = {"fold": fold, "folds": k, "epochs": epochs, "context_tokens": context_tokens, "train_notes": len(train_docs), "test_notes": len(test),
               "minutes": round((time.time() - t0) / 60, 1), "ner": r["ner"]["exact"]["micro"]["f1"],
               "modifier": r["modifier"]["exact"]["micro"]["f1"], "re": r["re"]["exact"]["micro"]["f1"],
               "re_given": g["re"]["exact"]["micro"]["f1"]}
@@ -66,11 +66,12 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--fold", type=int, default=None, help="run only this fold (0-based)")
+    ap.add_argument("--context-tokens", type=int, default=0, help="left context read before each sentence")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if not (args.out / f"fold-{fold}.json").exists():
-            run_fold(args.folds, fold, args.epochs, args.out)
+            run_fold(args.folds, fold, args.epochs, args.out, args.context_tokens)
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob("fold-*.json"))]
     print(f"{len(done)} of {args.folds} folds done")
     print("| metric | mean | std | per fold |")

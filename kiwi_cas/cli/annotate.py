@@ -25,9 +25,17 @@ SHOWN = 5  # failures and warnings named on the console; errors.jsonl has every 
               help="Parallel worker processes (CPU threads are split).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
               help="Notes per extractor call.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (--jobs processes). ray: a Ray cluster (pip install 'kiwi_cas[ray]'); "
+                   "--jobs is then the actor pool size (default: what the cluster's CPUs allow).")
+@click.option("--address", default=None, metavar="ADDRESS",
+              help="Ray cluster to join (e.g. 'auto' or HOST:6379); default: start a local Ray instance.")
+@click.option("--cpus-per-job", type=click.FloatRange(0.1, 256), default=1.0, show_default=True,
+              help="Ray: CPUs each actor reserves (and its runtime threads).")
 def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
              ctakes_assertions, require_mentions, view, sentence_type, write_sentences, typesystems, lenient,
-             output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size) -> None:
+             output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size, engine, address,
+             cpus_per_job) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
 
     INPUTS are files, folders (searched recursively for *.xmi and *.txt) or globs.
@@ -39,6 +47,7 @@ def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend
       kiwi-cas annotate ctakes_out/ -o kiwi_out/ --typesystem TypeSystem.xml
       kiwi-cas annotate 'notes/**/*.txt' -o out/ --jobs 2 --resume
       kiwi-cas annotate gold_entities/ -o out/ --task re
+      kiwi-cas annotate /shared/notes -o /shared/out --engine ray --address auto
     """
     from kiwi_cas.engines.discover import discover
     from kiwi_cas.engines.local import RunOptions, run_local
@@ -47,8 +56,16 @@ def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend
                                    ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
     read = make_read_options(typesystems, lenient, output_format, replace_invalid_xml_chars, encoding, max_bytes)
     items = discover(list(inputs), outdir, output_format)
-    summary = run_local(items, config, RunOptions(outdir=outdir, read=read, resume=resume, jobs=jobs,
-                                                  batch_size=batch_size))
+    options = RunOptions(outdir=outdir, read=read, resume=resume, jobs=jobs, batch_size=batch_size)
+    if engine == "ray":
+        from kiwi_cas.engines.ray_engine import RayOptions, run_ray
+
+        jobs_given = click.get_current_context().get_parameter_source("jobs").name != "DEFAULT"
+        summary = run_ray(items, config, options, RayOptions(address, jobs if jobs_given else None, cpus_per_job))
+    else:
+        if address is not None:
+            raise click.UsageError("--address is for --engine ray")
+        summary = run_local(items, config, options)
     c = summary.counts
     click.echo(f"files: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped (resume)", err=True)
     click.echo(f"written: {c.entities} entities, {c.modifiers} modifiers, {c.relations} relations", err=True)

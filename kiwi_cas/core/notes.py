@@ -28,19 +28,24 @@ def extract_notes(extractor: "Extractor", notes: Sequence[NoteInput]) -> list[Ex
     """Run the extractor over all sentences of all notes in one call; offsets come back in note space."""
     flat_texts: list[str] = []
     flat_entities: list[list[Span]] = []
+    flat_contexts: list[str] = []
     owners: list[tuple[int, int]] = []  # (note index, sentence start)
     with_entities = any(n.entities is not None for n in notes)
     for ni, note in enumerate(notes):
         sents = note.sentences if note.sentences is not None else split_sentences(note.text)
+        previous = ""
         for s, e in sents:
             if e <= s:
                 continue
             flat_texts.append(note.text[s:e])
+            flat_contexts.append(previous)
+            previous = note.text[s:e]
             owners.append((ni, s))
             if with_entities:
                 flat_entities.append([Span(x.start - s, x.end - s, x.label, x.confidence)
                                       for x in (note.entities or []) if s <= x.start and x.end <= e])
-    found = extractor.extract(flat_texts, flat_entities if with_entities else None) if flat_texts else []
+    found = (extractor.extract(flat_texts, flat_entities if with_entities else None, flat_contexts)
+             if flat_texts else [])
     results = [Extraction() for _ in notes]
     for (ni, start), ext in zip(owners, found):
         results[ni].extend(ext.shifted(start))

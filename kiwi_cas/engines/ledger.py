@@ -61,8 +61,10 @@ class RunLedger:
     LOCK = ".kiwi-cas.lock"
 
     def __init__(self, outdir: Path, items: list[WorkItem], resume: bool,
-                 typesystems_of: Callable[[WorkItem], tuple[str, ...]] = lambda item: ()) -> None:
-        """``typesystems_of`` gives an input's typesystem files, for the outputs a resumed run skips."""
+                 typesystems_of: Callable[[WorkItem], tuple[str, ...]] = lambda item: (),
+                 done: Callable[[WorkItem], bool] = lambda item: item.output.exists()) -> None:
+        """``typesystems_of`` gives an input's typesystem files, for the outputs a resumed run skips;
+        ``done`` says whether ``--resume`` may skip an item (default: its output exists)."""
         self.outdir = outdir
         try:
             outdir.mkdir(parents=True, exist_ok=True)
@@ -72,13 +74,14 @@ class RunLedger:
         except OSError as exc:
             raise from_os_error(exc, f"cannot use the output folder {outdir}") from None
         self.summary = RunSummary()
-        self.todo = [i for i in items if not (resume and i.output.exists())]
+        self.todo = [i for i in items if not (resume and done(i))]
         self.summary.skipped = len(items) - len(self.todo)
         self._ts_paths: dict[Path, set[str]] = {}
         errors = outdir / self.ERRORS
         if resume:
+            todo = set(self.todo)
             for item in items:
-                if item.output.exists():
+                if item not in todo and item.output.exists():
                     self._ts_paths.setdefault(item.output.parent, set()).update(typesystems_of(item))
             for folder in self._ts_paths:  # a kill may have left a folder without (or with an old) TypeSystem.xml
                 self._write_typesystem(folder)

@@ -45,10 +45,12 @@ class BertExtractor:
         return cls(load_runtime(config.runtime, Path(config.model or default_model_path()), config.precision,
                                 threads=config.threads))
 
-    def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None) -> list[Extraction]:
+    def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None,
+                contexts: Sequence[str] | None = None) -> list[Extraction]:
         texts = list(texts)
         results = [Extraction() for _ in texts]
-        segments = make_segments(self.tokenizer, texts, self.meta.max_tokens)
+        segments = make_segments(self.tokenizer, texts, self.meta.max_tokens,
+                                 list(contexts) if contexts is not None else None, self.meta.context_tokens)
         # task "re": per text, the given entities, one per (start, end, label), in offset order
         given: dict[int, list[Span]] | None = None
         if entities is not None:
@@ -79,27 +81,27 @@ class BertExtractor:
         pair_rows: list[list[int]] = []
         pair_refs: list[tuple[int, Span, Span]] = []
         for row, seg in enumerate(batch):
-            n = len(seg.input_ids)
-            inner = slice(1, n - 1)
+            n, first = len(seg.input_ids), seg.first
+            inner = slice(first, n - 1)
             offs = seg.offsets[inner]
             ent_spans: list[tuple[int, int, str]] = []
             ent_objs: list[Span] = []
             if given is None:
                 for ts, te, label, conf in self._decode(ent_lp[row, inner], self.ent_tags):
                     span = Span(offs[ts][0], offs[te][1], label, conf)
-                    ent_spans.append((ts + 1, te + 1, label))
+                    ent_spans.append((ts + first, te + first, label))
                     ent_objs.append(span)
                 results[seg.text_index].entities.extend(ent_objs)
             else:
                 for ent in given[seg.text_index]:
                     tok = token_span(offs, ent.start, ent.end)
                     if tok is not None:
-                        ent_spans.append((tok[0] + 1, tok[1] + 1, ent.label))
+                        ent_spans.append((tok[0] + first, tok[1] + first, ent.label))
                         ent_objs.append(ent)
             mod_spans: list[tuple[int, int, str]] = []
             mod_objs: list[Span] = []
             for ts, te, label, conf in self._decode(mod_lp[row, inner], self.mod_tags):
-                mod_spans.append((ts + 1, te + 1, label))
+                mod_spans.append((ts + first, te + first, label))
                 mod_objs.append(Span(offs[ts][0], offs[te][1], label, conf))
             results[seg.text_index].modifiers.extend(mod_objs)
             rows, index = candidate_pairs(row, ent_spans, mod_spans)

@@ -21,6 +21,7 @@ class ModelMeta:
     entity_labels: list[str] = field(default_factory=lambda: list(schema.ENTITY_LABELS))
     modifier_labels: list[str] = field(default_factory=lambda: list(schema.MODIFIER_LABELS))
     max_tokens: int = 256
+    context_tokens: int = 0  # left-context tokens read before each sentence (0: none)
     relation_threshold: float = 0.5
     rel_dim: int = 256
     training: dict = field(default_factory=dict)

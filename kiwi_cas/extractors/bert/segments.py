@@ -37,23 +37,36 @@ class Segment:
 
     text_index: int
     input_ids: list[int]
-    offsets: list[tuple[int, int]]  # into the text; (0, 0) for special tokens
+    offsets: list[tuple[int, int]]  # into the text; (0, 0) for special and context tokens
+    first: int = 1  # index of the text's first token (after [CLS] and any context tokens)
     entities: list[tuple[int, int, str]] = field(default_factory=list)  # token spans (inclusive)
     modifiers: list[tuple[int, int, str]] = field(default_factory=list)
 
 
-def make_segments(tokenizer, texts: list[str], max_tokens: int) -> list[Segment]:
-    """Tokenize texts; a text longer than ``max_tokens`` is cut into consecutive windows."""
+def make_segments(tokenizer, texts: list[str], max_tokens: int, contexts: list[str] | None = None,
+                  context_tokens: int = 0) -> list[Segment]:
+    """Tokenize texts; a text longer than ``max_tokens`` is cut into consecutive windows.
+
+    With ``context_tokens`` > 0 and ``contexts`` given, each window reads
+    ``[CLS] context [SEP] text [SEP]``: the last ``context_tokens`` tokens of the text's left
+    context (the previous sentence of the note), so that a fragment such as "Aspirin 81 mg."
+    is read after its section header. Context tokens are never tagged.
+    """
     enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
-    inner = max_tokens - 2
+    ctx_ids: list[list[int]] = [[] for _ in texts]
+    if contexts is not None and context_tokens > 0:
+        ctx_ids = [ids[-context_tokens:] if ids else [] for ids in
+                   tokenizer(list(contexts), add_special_tokens=False, return_offsets_mapping=True)["input_ids"]]
     segments: list[Segment] = []
     for ti, (ids, offs) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+        head = [tokenizer.cls_token_id, *ctx_ids[ti], tokenizer.sep_token_id] if ctx_ids[ti] else [tokenizer.cls_token_id]
+        inner = max_tokens - len(head) - 1
         for w in range(0, max(len(ids), 1), inner):
             wid, woff = ids[w:w + inner], [tuple(o) for o in offs[w:w + inner]]
             if not wid:
                 continue
-            segments.append(Segment(ti, [tokenizer.cls_token_id, *wid, tokenizer.sep_token_id],
-                                    [(0, 0), *woff, (0, 0)]))
+            segments.append(Segment(ti, [*head, *wid, tokenizer.sep_token_id],
+                                    [(0, 0)] * len(head) + [*woff, (0, 0)], first=len(head)))
     return segments
 
 

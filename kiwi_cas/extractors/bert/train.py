@@ -41,6 +41,7 @@ class TrainConfig:
     head_lr: float = 1e-3
     batch_size: int = 16
     max_tokens: int = 256
+    context_tokens: int = 0
     warmup: float = 0.1
     seed: int = 13
     rel_weight: float = 1.0
@@ -62,15 +63,17 @@ def seed_everything(seed: int) -> None:
 
 
 def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: TagSet,
-                   max_tokens: int) -> list[TrainingExample]:
+                   max_tokens: int, context_tokens: int = 0) -> list[TrainingExample]:
     """Sentence-level training examples with token-level gold tags and relations."""
     examples: list[TrainingExample] = []
     for doc in docs:
         sents = split_sentences(doc.text)
-        segments = make_segments(tokenizer, [doc.text[s:e] for s, e in sents], max_tokens)
+        texts = [doc.text[s:e] for s, e in sents]
+        segments = make_segments(tokenizer, texts, max_tokens, [""] + texts[:-1], context_tokens)
         for seg in segments:
             s0, e0 = sents[seg.text_index]
-            inner = seg.offsets[1:-1]
+            first = seg.first
+            inner = seg.offsets[first:-1]
             lo, hi = s0 + inner[0][0], s0 + inner[-1][1]
 
             def local(spans):
@@ -81,7 +84,7 @@ def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: 
             for s, e, label in ents + mods:
                 t = token_span(inner, s, e)
                 if t is not None:
-                    tok[(s, e, label)] = (t[0] + 1, t[1] + 1)
+                    tok[(s, e, label)] = (t[0] + first, t[1] + first)
             seg.entities = [(*tok[k], k[2]) for k in ents if k in tok]
             seg.modifiers = [(*tok[k], k[2]) for k in mods if k in tok]
             rels = set()
@@ -90,9 +93,9 @@ def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: 
                 mk = (r.modifier.start - s0, r.modifier.end - s0, r.modifier.label)
                 if ek in tok and mk in tok:
                     rels.add((tok[ek], tok[mk]))
-            pad = [-100]
-            examples.append(TrainingExample(seg, pad + token_tags(inner, ents, ent_tags) + pad,
-                                            pad + token_tags(inner, mods, mod_tags) + pad, rels))
+            pad, head = [-100], [-100] * first
+            examples.append(TrainingExample(seg, head + token_tags(inner, ents, ent_tags) + pad,
+                                            head + token_tags(inner, mods, mod_tags) + pad, rels))
     return examples
 
 
@@ -127,10 +130,11 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False)
     meta = ModelMeta(name=config.name, version=__version__, base_model=base_pkg or str(base_path),
-                     shared_word_embeddings_from=base_pkg, max_tokens=config.max_tokens)
+                     shared_word_embeddings_from=base_pkg, max_tokens=config.max_tokens,
+                     context_tokens=config.context_tokens)
     net = build_net(encoder, meta)
     ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
-    examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens)
+    examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens)
     log(f"training on {len(train_docs)} notes ({len(examples)} sentences), dev {len(dev_docs)} notes")
 
     for name, p in net.named_parameters():

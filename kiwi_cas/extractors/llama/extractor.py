@@ -75,7 +75,9 @@ class LlamaExtractor:
     def _generate(self, reqs: list[GenRequest]) -> list[str]:
         return [_cut(o, self.prompts.stop) for o in self.backend.generate(reqs, self.constrained)]
 
-    def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None) -> list[Extraction]:
+    def extract(self, texts: Sequence[str], entities: Sequence[Sequence[Span]] | None = None,
+                contexts: Sequence[str] | None = None) -> list[Extraction]:
+        """One sentence per prompt, as Kiwi was trained: ``contexts`` are not read."""
         texts = list(texts)
         results = [Extraction() for _ in texts]
         if entities is None:
