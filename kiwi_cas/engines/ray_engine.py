@@ -169,7 +169,7 @@ def _init(ray, address: str | None) -> None:
                  # workers' own log lines stay in Ray's session logs; the status rows carry what matters
                  log_to_driver=False,
                  configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except (ConnectionError, RuntimeError, ValueError, OSError) as exc:
         where = address or "a local Ray instance"
         raise SetupError(f"cannot start or join {where}: {type(exc).__name__}", "ray_unavailable") from None
 
