@@ -34,17 +34,21 @@ def import_(source, fmt, outdir, entities_only) -> None:
               help=" ".join(f"{name}: {e.help}." for name, e in EXPORTERS.items()))
 @output_option("Output folder.")
 @typesystem_option("Typesystem of the XMI files (repeatable). Default: TypeSystem.xml beside each.")
-def export(source, fmt, outdir, typesystems) -> None:
+@click.option("--with-text", is_flag=True, help="parquet/csv: add the entity and modifier texts (PHI; off by default).")
+def export(source, fmt, outdir, typesystems, with_text) -> None:
     """Write the Kiwi annotations of XMI files in another format (offsets: characters of the note).
 
     \b
     Examples:
       kiwi-cas export --format brat annotated/ -o brat_out/
       kiwi-cas export --format medcattrainer annotated/ -o review/
+      kiwi-cas export --format parquet annotated/ -o tables/   # then: duckdb -c "from 'tables/entities.parquet'"
     """
     from kiwi_cas.formats.convert import export_folder
 
-    n = export_folder(source, outdir, fmt, tuple(typesystems))
+    if with_text and not EXPORTERS[fmt].text_optional:
+        raise click.UsageError(f"--with-text is for parquet and csv; {fmt} always holds the note text")
+    n = export_folder(source, outdir, fmt, tuple(typesystems), with_text)
     click.echo(f"exported {n} documents to {outdir} ({fmt})", err=True)
 
 

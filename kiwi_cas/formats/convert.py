@@ -18,7 +18,7 @@ from kiwi_cas.cas.typesystem import merged_typesystem
 from kiwi_cas.cas.writer import read_kiwi, write_kiwi
 from kiwi_cas.core.files import document_name, find_files
 from kiwi_cas.core.spans import Document, Extraction
-from kiwi_cas.formats import brat
+from kiwi_cas.formats import brat, tables
 from kiwi_cas.formats.medcat import medcat_document, medcattrainer_export
 
 
@@ -56,7 +56,7 @@ def _jsoncas(doc: Document, cas: Cas, outdir: Path) -> None:
     atomic_write(outdir / f"{doc.name}.json", serialize(cas, "jsoncas"))
 
 
-def _medcattrainer(docs: list[Document], outdir: Path) -> None:
+def _medcattrainer(docs: list[Document], outdir: Path, with_text: bool) -> None:
     atomic_write(outdir / "medcattrainer_export.json", _json(medcattrainer_export(docs)))
 
 
@@ -64,7 +64,8 @@ def _medcattrainer(docs: list[Document], outdir: Path) -> None:
 class Exporter:
     help: str
     per_document: Callable[[Document, Cas, Path], None] | None = None
-    collection: Callable[[list[Document], Path], None] | None = None
+    collection: Callable[[list[Document], Path, bool], None] | None = None  # (docs, outdir, with_text)
+    text_optional: bool = False  # whether note text is left out unless --with-text
 
 
 EXPORTERS: dict[str, Exporter] = {
@@ -72,20 +73,26 @@ EXPORTERS: dict[str, Exporter] = {
     "medcat": Exporter("NAME.json in MedCAT's output shape", per_document=_medcat),
     "medcattrainer": Exporter("one project export for review", collection=_medcattrainer),
     "jsoncas": Exporter("NAME.json, UIMA JSON CAS", per_document=_jsoncas),
+    "parquet": Exporter("entities.parquet + relations.parquet", collection=tables.write_parquet, text_optional=True),
+    "csv": Exporter("entities.csv + relations.csv", collection=tables.write_csv, text_optional=True),
 }
 
 
-def export_folder(source: Path, outdir: Path, fmt: str, typesystems: tuple[Path, ...] = ()) -> int:
+def export_folder(source: Path, outdir: Path, fmt: str, typesystems: tuple[Path, ...] = (),
+                  with_text: bool = False) -> int:
     """Kiwi annotations of XMI files -> one of :data:`EXPORTERS`; returns the number of documents."""
     exporter = EXPORTERS[fmt]
     files = find_files(source, (".xmi",))
     docs = []
     for path in files:
         cas = load_xmi(path, typesystems).cas
-        doc = Document(document_name(path), cas.sofa_string or "", read_kiwi(cas))
+        name = document_name(path)
+        if exporter.text_optional and source.is_dir():  # tables: the path inside the folder names the document
+            name = (path.parent.relative_to(source) / name).as_posix()
+        doc = Document(name, cas.sofa_string or "", read_kiwi(cas))
         if exporter.per_document:
             exporter.per_document(doc, cas, outdir)
         docs.append(doc)
     if exporter.collection:
-        exporter.collection(docs, outdir)
+        exporter.collection(docs, outdir, with_text)
     return len(files)
