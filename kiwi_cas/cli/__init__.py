@@ -61,9 +61,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from kiwi_cas.cli import annotate, convert, evaluate, models, serve, train
+    from kiwi_cas.cli import annotate, convert, evaluate, models, serve, train, view
 
-    for module in (annotate, evaluate, train, convert, serve, models):
+    for module in (annotate, evaluate, train, convert, view, serve, models):
         for command in module.COMMANDS:
             main.add_command(command)
 
