@@ -5,13 +5,13 @@ cd "$(dirname "$0")"
 scripts/setup.sh
 # the Ray engine's extra: its tests start a real Ray (in a loopback-only network namespace)
 .venv/bin/pip install -q --disable-pip-version-check -e '.[train,test,ray,tables]'
-if ! dpkg -s libuima-core-java rabbitmq-server >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+if ! dpkg -s libuima-core-java rabbitmq-server chromium chromium-driver >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless rabbitmq-server >/dev/null 2>&1 || {
-      apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless rabbitmq-server >/dev/null; }
+    apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless rabbitmq-server chromium chromium-driver >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libuima-core-java default-jdk-headless rabbitmq-server chromium chromium-driver >/dev/null; }
   else
-    echo "note: libuima-core-java/javac missing and not root: the Apache UIMA Java checks will be skipped" >&2
+    echo "note: libuima-core-java/javac/chromium missing and not root: the Apache UIMA Java and browser checks will be skipped" >&2
   fi
 fi
 exec .venv/bin/python -m pytest -q "$@"
