@@ -64,10 +64,10 @@ def main() -> None:
         rows.append(("local", "1 process", local1, None))
         local2 = run(notes, out, *bs, "--jobs", "2")
         rows.append(("local", "2 processes", local2, None))
-        ray1 = run(notes, out, *bs, "--engine", "ray", "--jobs", "1", "--cpus-per-job", "1")
+        ray1 = run(notes, out, *bs, "--engine", "ray", "--jobs", "1", "--cpus-per-job", "1")  # 1 CPU stays for reads
         rows.append(("ray", "1 actor x 1 CPU", ray1, worker_seconds(out)))
-        ray2 = run(notes, out, *bs, "--engine", "ray", "--jobs", "2", "--cpus-per-job", "0.75")
-        rows.append(("ray", "2 actors x 0.75 CPU", ray2, worker_seconds(out)))
+        ray2 = run(notes, out, *bs, "--engine", "ray", "--jobs", "2", "--cpus-per-job", "0.5")
+        rows.append(("ray", "2 actors x 0.5 CPU", ray2, worker_seconds(out)))
     n = args.notes
     print(f"{n} notes, batch {args.batch_size}, {cores} cores; fresh process per row (load and start included)\n")
     print("| engine | workers | wall s | s/note | notes/s | worker s/note (status table) |")

@@ -78,4 +78,72 @@ def pbj(host, port, user, password_file, tls, tls_ca, tls_cert, tls_key, reconne
                + (" (stop message received)" if stats.stopped_by_message else ""), err=True)
 
 
-COMMANDS = [pbj]
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Anything but loopback exposes notes to the network: use a token and TLS "
+                   "in front (a reverse proxy).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the bearer token clients must send (or set $KIWI_SERVE_TOKEN). No default token.")
+@click.option("--max-body-bytes", type=click.IntRange(1024), default=10 * 1024 * 1024, show_default=True,
+              help="Larger requests get 413.")
+@click.option("--queue-size", type=click.IntRange(1), default=256, show_default=True,
+              help="Documents waiting for the model; beyond it requests get 503 at once.")
+@click.option("--batch-window-ms", type=click.FloatRange(0, 1000), default=10.0, show_default=True,
+              help="How long a document waits for others to share its extractor call.")
+@click.option("--entity-output-mode", type=click.Choice(["dict", "list"]), default="dict", show_default=True,
+              help="MedCATservice's ANNOTATIONS_ENTITY_OUTPUT_MODE: annotations keyed by id, or a list.")
+@typesystem_option("Typesystem of XMI posted to /api/xmi (repeatable). Default: the bundled cTAKES typesystem.")
+@extractor_options
+@annotation_options
+def http_serve(host, port, token_file, max_body_bytes, queue_size, batch_window_ms, entity_output_mode, typesystems,
+               extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
+               ctakes_assertions, require_mentions, view, sentence_type, write_sentences) -> None:
+    """Serve the annotator over HTTP, with MedCATservice's routes and shapes.
+
+    \b
+    POST /api/process       {"content": {"text": "..."}}      -> MedCAT entities with meta_anns
+    POST /api/process_bulk  {"content": [{"text": "..."}, ...]}
+    POST /api/xmi           an XMI CAS -> the annotated XMI (?task=re&ctakes=true&entities-from=ctakes)
+    GET  /api/info, /api/health, /api/typesystem
+
+    \b
+    Example:
+      KIWI_SERVE_TOKEN=$(cat secret) kiwi-cas serve --port 5000
+      curl -s -H "Authorization: Bearer $(cat secret)" -H 'Content-Type: application/json' \\
+           -d '{"content": {"text": "Denies chest pain."}}' localhost:5000/api/process
+    """
+    try:
+        import uvicorn
+
+        from kiwi_cas.serve.http import ServiceConfig, create_app
+    except ModuleNotFoundError:
+        from kiwi_cas.errors import SetupError
+
+        raise SetupError("the HTTP service needs Starlette and uvicorn: pip install 'kiwi_cas[serve]'",
+                         "missing_serve") from None
+    from kiwi_cas.annotate.job import ReadOptions
+    from kiwi_cas.serve.pbj import DEFAULT_TYPESYSTEM
+
+    config = make_annotator_config(extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
+                                   ctakes_assertions, require_mentions, view, sentence_type, write_sentences)
+    token = os.environ.get("KIWI_SERVE_TOKEN")
+    if token_file is not None:
+        token = token_file.read_text(encoding="utf-8").splitlines()[0].strip() if token_file.stat().st_size else ""
+    if token is not None and len(token) < 16:
+        raise UsageError("the bearer token must be at least 16 characters")
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host} without a bearer token", err=True)
+    read = ReadOptions(typesystems=tuple(typesystems) or (DEFAULT_TYPESYSTEM,))
+    service = ServiceConfig(annotator=config, read=read, token=token, max_body_bytes=max_body_bytes,
+                            queue_size=queue_size, batch_window_ms=batch_window_ms,
+                            entity_output_mode=entity_output_mode)
+    # uvicorn's access log has method, path and status only (never bodies); it finishes in-flight
+    # requests on SIGTERM/SIGINT before the model is released
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=True,
+                timeout_graceful_shutdown=30)
+
+
+COMMANDS = [pbj, http_serve]

@@ -113,13 +113,17 @@ def _result(row: dict) -> FileResult:
 
 
 def _pool(ray, options: RayOptions) -> tuple[int, float]:
-    """Pool size and CPUs per actor. Actors reserving every CPU starve Ray Data's read tasks and the run
-    hangs (measured on 2 CPUs), so the pool leaves at least half a CPU free."""
+    """Pool size and CPUs per actor. Ray Data's own read, filter and repartition tasks each ask for a
+    whole CPU: a pool that leaves less than one free never gets its input and the run hangs
+    (measured on 2 CPUs: 2 actors of 1 CPU, and 2 actors of 0.75 CPU), so the pool leaves one CPU."""
     total = float(ray.cluster_resources().get("CPU", 1.0))
+    if total < 2:
+        raise SetupError(f"the Ray engine needs a cluster with at least 2 CPUs (this one has {total:g}): one for "
+                         "Ray Data's reads, the rest for annotation; use --engine local", "ray_too_small")
     cpus = options.cpus_per_actor
-    actors = options.actors or max(1, int((total - 0.5) // cpus))
-    if actors * cpus > total - 0.5:
-        cpus = max(0.1, math.floor((total - 0.5) / actors * 10) / 10)
+    actors = options.actors or max(1, int((total - 1) // cpus))
+    if actors * cpus > total - 1:
+        cpus = max(0.1, math.floor((total - 1) / actors * 10) / 10)
     return actors, cpus
 
 
