@@ -181,6 +181,8 @@ def create_app(config: ServiceConfig) -> Starlette:
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                 results[i] = {"success": False, "errors": ["'text' field missing in the payload content."],
                               "timestamp": _timestamp()}
+                if isinstance(item, dict) and "footer" in item:
+                    results[i]["footer"] = item["footer"]
             else:
                 todo.append((i, item["text"]))
         sources = [Source(f"request-{i}", data=text.encode("utf-8"), text=True) for i, text in todo]
