@@ -47,7 +47,19 @@ def test_medcattrainer_export_links_relations(tmp_path, annotator):
     for r in doc["relations"]:
         assert ids[r["start_entity"]]["start"] == r["start_entity_start_idx"]
         assert ids[r["end_entity"]]["value"] == r["end_entity_value"]
-    assert any(isinstance(a["meta_anns"], list) and a["meta_anns"] for a in doc["annotations"])
+    # MedCAT's trainers read meta_anns as a dict keyed by task, and take the task names from the first annotation
+    first = doc["annotations"][0]
+    assert first["cui"] in {"kiwi:problem", "kiwi:test", "kiwi:drug", "kiwi:treatment"}
+    assert set(first["meta_anns"]) >= {"Presence", "Subject/Experiencer"}
+    assert all(isinstance(a["meta_anns"], dict) for a in doc["annotations"])
+    kinds = [a["cui"] in {"kiwi:problem", "kiwi:test", "kiwi:drug", "kiwi:treatment"} for a in doc["annotations"]]
+    assert kinds == sorted(kinds, reverse=True)  # entities, then modifiers
+    assert not any(a["validated"] for a in doc["annotations"]) and not any(r["validated"] for r in doc["relations"])
+    cli("export", "--format", "medcattrainer", "--validated", xmi, "-o", tmp_path / "v")
+    data = json.loads((tmp_path / "v" / "medcattrainer_export.json").read_text())
+    doc = data["projects"][0]["documents"][0]
+    assert all(a["validated"] for a in doc["annotations"]) and all(r["validated"] for r in doc["relations"])
+    assert all(m["validated"] for a in doc["annotations"] for m in a["meta_anns"].values())
 
 
 def test_jsoncas_export_round_trips_text(tmp_path, annotator):

@@ -35,7 +35,9 @@ def import_(source, fmt, outdir, entities_only) -> None:
 @output_option("Output folder.")
 @typesystem_option("Typesystem of the XMI files (repeatable). Default: TypeSystem.xml beside each.")
 @click.option("--with-text", is_flag=True, help="parquet/csv: add the entity and modifier texts (PHI; off by default).")
-def export(source, fmt, outdir, typesystems, with_text) -> None:
+@click.option("--validated", is_flag=True, help="medcattrainer: mark annotations and relations as reviewed, for "
+              "teams that train MedCAT's MetaCAT/RelCAT on unreviewed output (they read validated items only).")
+def export(source, fmt, outdir, typesystems, with_text, validated) -> None:
     """Write the Kiwi annotations of XMI files in another format (offsets: characters of the note).
 
     \b
@@ -44,11 +46,13 @@ def export(source, fmt, outdir, typesystems, with_text) -> None:
       kiwi-cas export --format medcattrainer annotated/ -o review/
       kiwi-cas export --format parquet annotated/ -o tables/   # then: duckdb -c "from 'tables/entities.parquet'"
     """
-    from kiwi_cas.formats.convert import export_folder
+    from kiwi_cas.formats.convert import ExportOptions, export_folder
 
-    if with_text and not EXPORTERS[fmt].text_optional:
+    if with_text and "with_text" not in EXPORTERS[fmt].options:
         raise click.UsageError(f"--with-text is for parquet and csv; {fmt} always holds the note text")
-    n = export_folder(source, outdir, fmt, tuple(typesystems), with_text)
+    if validated and "validated" not in EXPORTERS[fmt].options:
+        raise click.UsageError("--validated is for medcattrainer")
+    n = export_folder(source, outdir, fmt, tuple(typesystems), ExportOptions(with_text, validated))
     click.echo(f"exported {n} documents to {outdir} ({fmt})", err=True)
 
 

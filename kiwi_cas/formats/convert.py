@@ -56,30 +56,45 @@ def _jsoncas(doc: Document, cas: Cas, outdir: Path) -> None:
     atomic_write(outdir / f"{doc.name}.json", serialize(cas, "jsoncas"))
 
 
-def _medcattrainer(docs: list[Document], outdir: Path, with_text: bool) -> None:
-    atomic_write(outdir / "medcattrainer_export.json", _json(medcattrainer_export(docs)))
+@dataclass(frozen=True)
+class ExportOptions:
+    with_text: bool = False  # tables: add note text (PHI) columns
+    validated: bool = False  # medcattrainer: mark everything as reviewed
+
+
+def _medcattrainer(docs: list[Document], outdir: Path, options: ExportOptions) -> None:
+    atomic_write(outdir / "medcattrainer_export.json", _json(medcattrainer_export(docs, validated=options.validated)))
+
+
+def _parquet(docs: list[Document], outdir: Path, options: ExportOptions) -> None:
+    tables.write_parquet(docs, outdir, options.with_text)
+
+
+def _csv(docs: list[Document], outdir: Path, options: ExportOptions) -> None:
+    tables.write_csv(docs, outdir, options.with_text)
 
 
 @dataclass(frozen=True)
 class Exporter:
     help: str
     per_document: Callable[[Document, Cas, Path], None] | None = None
-    collection: Callable[[list[Document], Path, bool], None] | None = None  # (docs, outdir, with_text)
-    text_optional: bool = False  # whether note text is left out unless --with-text
+    collection: Callable[[list[Document], Path, ExportOptions], None] | None = None
+    options: frozenset[str] = frozenset()  # the ExportOptions fields this format reads
 
 
 EXPORTERS: dict[str, Exporter] = {
     "brat": Exporter("NAME.txt + NAME.ann", per_document=_brat),
     "medcat": Exporter("NAME.json in MedCAT's output shape", per_document=_medcat),
-    "medcattrainer": Exporter("one project export for review", collection=_medcattrainer),
+    "medcattrainer": Exporter("one project export for review", collection=_medcattrainer,
+                              options=frozenset({"validated"})),
     "jsoncas": Exporter("NAME.json, UIMA JSON CAS", per_document=_jsoncas),
-    "parquet": Exporter("entities.parquet + relations.parquet", collection=tables.write_parquet, text_optional=True),
-    "csv": Exporter("entities.csv + relations.csv", collection=tables.write_csv, text_optional=True),
+    "parquet": Exporter("entities.parquet + relations.parquet", collection=_parquet, options=frozenset({"with_text"})),
+    "csv": Exporter("entities.csv + relations.csv", collection=_csv, options=frozenset({"with_text"})),
 }
 
 
 def export_folder(source: Path, outdir: Path, fmt: str, typesystems: tuple[Path, ...] = (),
-                  with_text: bool = False) -> int:
+                  options: ExportOptions = ExportOptions()) -> int:
     """Kiwi annotations of XMI files -> one of :data:`EXPORTERS`; returns the number of documents."""
     exporter = EXPORTERS[fmt]
     files = find_files(source, (".xmi",))
@@ -87,12 +102,12 @@ def export_folder(source: Path, outdir: Path, fmt: str, typesystems: tuple[Path,
     for path in files:
         cas = load_xmi(path, typesystems).cas
         name = document_name(path)
-        if exporter.text_optional and source.is_dir():  # tables: the path inside the folder names the document
+        if "with_text" in exporter.options and source.is_dir():  # tables: the path inside the folder names the document
             name = (path.parent.relative_to(source) / name).as_posix()
         doc = Document(name, cas.sofa_string or "", read_kiwi(cas))
         if exporter.per_document:
             exporter.per_document(doc, cas, outdir)
         docs.append(doc)
     if exporter.collection:
-        exporter.collection(docs, outdir, with_text)
+        exporter.collection(docs, outdir, options)
     return len(files)

@@ -69,25 +69,36 @@ def medcat_document(doc: Document) -> dict:
     return {"entities": entities, "tokens": []}
 
 
-def medcattrainer_export(docs: list[Document], project: str = "kiwi_cas") -> dict:
-    """A MedCATtrainer-style project export: entities and modifiers as annotations, relations between them."""
+def medcattrainer_export(docs: list[Document], project: str = "kiwi_cas", validated: bool = False) -> dict:
+    """A MedCATtrainer-style project export: entities and modifiers as annotations, relations between them.
+
+    Shaped for MedCAT's own trainers: ``meta_anns`` is a dict keyed by task name (as
+    MedCATtrainer writes it, and as MedCAT's supervised training and MetaCAT read it); each
+    document lists its entities before its modifiers, because MedCAT takes the meta-annotation
+    task names from the first annotation of the first document and modifiers carry none.
+    ``validated`` marks annotations, meta-annotations and relations as reviewed: MetaCAT and
+    RelCAT read only validated items, so without it nothing is trained until a reviewer
+    validates the project in MedCATtrainer.
+    """
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     out_docs = []
     for d_id, doc in enumerate(docs):
-        spans = sorted(set(doc.annotations.entities) | set(doc.annotations.modifiers), key=lambda s: (s.start, s.end))
-        entity_keys = {e.key() for e in doc.annotations.entities}
+        order = lambda s: (s.start, -s.end, s.label)  # noqa: E731  (outer spans before the spans nested in them)
+        entities = sorted(set(doc.annotations.entities), key=order)
+        modifiers = sorted((m for m in set(doc.annotations.modifiers)), key=order)
         ids = {}
         anns = []
-        for a_id, s in enumerate(spans):
-            is_entity = s.key() in entity_keys
+        for is_entity, s in [(True, e) for e in entities] + [(False, m) for m in modifiers]:
+            a_id = len(anns)
             ids[(s.key(), is_entity)] = a_id
+            meta = _meta(doc, s) if is_entity else {}
             anns.append({
                 "id": a_id, "user": "kiwi_cas", "cui": f"kiwi:{s.label}", "value": doc.text[s.start:s.end],
-                "start": s.start, "end": s.end, "validated": False, "correct": True, "deleted": False,
+                "start": s.start, "end": s.end, "validated": validated, "correct": True, "deleted": False,
                 "alternative": False, "killed": False, "irrelevant": False, "manually_created": False,
                 "acc": round(float(s.confidence), 4), "last_modified": now,
-                "meta_anns": [{"name": k, "value": v["value"], "acc": v["confidence"], "validated": False}
-                              for k, v in (_meta(doc, s) if is_entity else {}).items()],
+                "meta_anns": {k: {"name": k, "value": v["value"], "acc": v["confidence"], "validated": validated}
+                              for k, v in meta.items()},
             })
         rels = []
         for r in doc.annotations.relations:
@@ -102,7 +113,8 @@ def medcattrainer_export(docs: list[Document], project: str = "kiwi_cas") -> dic
                 "end_entity": b, "end_entity_cui": f"kiwi:{r.modifier.label}",
                 "end_entity_value": doc.text[r.modifier.start:r.modifier.end],
                 "end_entity_start_idx": r.modifier.start, "end_entity_end_idx": r.modifier.end,
-                "relation": r.category, "user": "kiwi_cas", "validated": False, "confidence": round(r.confidence, 4),
+                "relation": r.category, "user": "kiwi_cas", "validated": validated,
+                "confidence": round(r.confidence, 4),
             })
         out_docs.append({"id": d_id, "name": doc.name, "text": doc.text, "last_modified": now,
                          "annotations": anns, "relations": rels})
