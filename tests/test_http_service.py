@@ -115,7 +115,8 @@ def test_bulk_keeps_input_order_and_reports_bad_items(server):
     assert [x["success"] for x in r] == [True, False, True, True]
     assert r[1]["errors"] == ["'text' field missing in the payload content."] and r[1]["footer"] == {"x": 1}
     assert r[2]["annotations"] == {} and r[3]["text"] == NOTE
-    assert any(e["pretty_name"] == "Aspirin" for e in r[0]["annotations"].values())
+    aspirin = next(e for e in r[0]["annotations"].values() if e["source_value"] == "Aspirin")
+    assert aspirin["pretty_name"] == "drug" and aspirin["context_left"] == [] and "types" not in aspirin
 
 
 def test_errors_are_4xx_with_one_line(server):
@@ -152,9 +153,13 @@ def test_errors_are_4xx_with_one_line(server):
     status, body, _ = server.request("/api/xmi", doctype, content_type="application/xml")
     assert status == 422 and b"root:" not in body
     assert server.request("/api/xmi?task=bogus", b"<x/>", content_type="application/xml")[0] == 400
+    assert server.request("/api/process", b'{"content": {"text": "x"}}', content_type="text/plain")[0] == 415
+    assert server.request("/api/xmi", b"<x/>", content_type="application/json")[0] == 415
+    # and it keeps serving
+    assert server.post("/api/process", {"content": {"text": "Denies chest pain."}})[0] == 200
 
 
-def test_xmi_in_annotated_xmi_out(tmp_path, tmp_path_factory):
+def test_xmi_in_annotated_xmi_out(tmp_path, tmp_path_factory, uima_java):
     from kiwi_cas.cas.io import load_xmi_bytes
     from kiwi_cas.cas.writer import read_kiwi
 
@@ -167,6 +172,9 @@ def test_xmi_in_annotated_xmi_out(tmp_path, tmp_path_factory):
         assert body == (tmp_path / "cli" / "discharge_summary.xmi").read_bytes()  # the CLI's output, byte for byte
         ext = read_kiwi(load_xmi_bytes(body, (str(EXAMPLES / "xmi" / "TypeSystem.xml"),)).cas)
         assert f"entities={len(ext.entities)}" in headers["x-kiwi-counts"]
+        (tmp_path / "reply.xmi").write_bytes(body)
+        [check] = uima_java.check(tmp_path / "cli" / "TypeSystem.xml", [tmp_path / "reply.xmi"])
+        assert check["ok"], check  # strict load in Apache UIMA Java
     finally:
         assert srv.stop() == 0
     assert MARKER not in srv.log.read_text()

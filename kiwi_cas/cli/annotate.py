@@ -32,10 +32,12 @@ SHOWN = 5  # failures and warnings named on the console; errors.jsonl has every 
               help="Ray cluster to join (e.g. 'auto' or HOST:6379); default: start a local Ray instance.")
 @click.option("--cpus-per-job", type=click.FloatRange(0.1, 256), default=1.0, show_default=True,
               help="Ray: CPUs each actor reserves (and its runtime threads).")
+@click.option("--gpus-per-job", type=click.FloatRange(0, 16), default=0.0, show_default=True,
+              help="Ray: GPUs each actor reserves (LLaMA extractor with vLLM on GPU nodes).")
 def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend, constrained, task, ctakes, entities_from,
              ctakes_assertions, require_mentions, view, sentence_type, write_sentences, typesystems, lenient,
              output_format, replace_invalid_xml_chars, encoding, max_bytes, resume, jobs, batch_size, engine, address,
-             cpus_per_job) -> None:
+             cpus_per_job, gpus_per_job) -> None:
     """Annotate XMI (or .txt) files and write XMI with Kiwi annotations added.
 
     INPUTS are files, folders (searched recursively for *.xmi and *.txt) or globs.
@@ -61,10 +63,11 @@ def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend
         from kiwi_cas.engines.ray_engine import RayOptions, run_ray
 
         jobs_given = click.get_current_context().get_parameter_source("jobs").name != "DEFAULT"
-        summary = run_ray(items, config, options, RayOptions(address, jobs if jobs_given else None, cpus_per_job))
+        summary = run_ray(items, config, options,
+                          RayOptions(address, jobs if jobs_given else None, cpus_per_job, gpus_per_job))
     else:
-        if address is not None:
-            raise click.UsageError("--address is for --engine ray")
+        if address is not None or gpus_per_job:
+            raise click.UsageError("--address and --gpus-per-job are for --engine ray")
         summary = run_local(items, config, options)
     c = summary.counts
     click.echo(f"files: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped (resume)", err=True)

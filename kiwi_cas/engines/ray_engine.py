@@ -55,6 +55,9 @@ class RayOptions:
     address: str | None = None
     actors: int | None = None  # None: as many as the cluster's CPUs allow, keeping one CPU free for reads
     cpus_per_actor: float = 1.0
+    #: GPUs per actor: Ray places each actor on a GPU node, where the LLaMA extractor's backend "auto"
+    #: picks vLLM (one engine per actor, loaded once); 0 for the BERT path and CPU-only LLaMA
+    gpus_per_actor: float = 0.0
 
 
 def _import_ray():
@@ -195,7 +198,8 @@ def _execute(ray, manifest: Path, config: AnnotatorConfig, options: RunOptions, 
           .map_batches(AnnotateActor, fn_constructor_kwargs={"config": cfg, "read": options.read,
                                                              "outdir": str(options.outdir)},
                        batch_size=options.batch_size, batch_format="pyarrow",
-                       compute=ActorPoolStrategy(size=actors), num_cpus=cpus))
+                       compute=ActorPoolStrategy(size=actors), num_cpus=cpus,
+                       num_gpus=ray_options.gpus_per_actor or None))
     # Ray Data restarts a killed actor and retries its batch by default (max_restarts=-1)
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

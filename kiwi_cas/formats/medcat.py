@@ -56,15 +56,21 @@ def _meta(doc: Document, entity: Span) -> dict[str, dict]:
 
 
 def medcat_document(doc: Document) -> dict:
-    """``{"entities": {id: {...}}, "tokens": []}`` as MedCAT returns for one text."""
+    """``{"entities": {id: {...}}, "tokens": []}`` as MedCAT v2's ``CAT.get_entities`` returns for one text.
+
+    ``pretty_name`` is the concept's name (the Kiwi label: Kiwi does no concept linking), the
+    note's words are in ``source_value`` / ``detected_name``; the context lists are present
+    and empty, as MedCAT gives them by default.
+    """
     entities = {}
     for i, e in enumerate(sorted(doc.annotations.entities, key=lambda s: (s.start, s.end))):
         value = doc.text[e.start:e.end]
         entities[i] = {
-            "pretty_name": value, "cui": f"kiwi:{e.label}", "type_ids": [e.label], "types": [e.label],
-            "source_value": value, "detected_name": value.lower(), "acc": round(float(e.confidence), 4),
-            "context_similarity": round(float(e.confidence), 4), "start": e.start, "end": e.end, "id": i,
-            "meta_anns": _meta(doc, e),
+            "pretty_name": e.label, "cui": f"kiwi:{e.label}", "type_ids": [e.label],
+            "source_value": value, "detected_name": value.lower().replace(" ", "~"),
+            "acc": round(float(e.confidence), 4), "context_similarity": round(float(e.confidence), 4),
+            "start": e.start, "end": e.end, "id": i, "meta_anns": _meta(doc, e),
+            "context_left": [], "context_center": [], "context_right": [],
         }
     return {"entities": entities, "tokens": []}
 

@@ -41,6 +41,8 @@ from kiwi_cas.formats.medcat import medcat_document
 
 log = logging.getLogger("kiwi_cas.serve")
 
+XMI_TYPES = {"application/xml", "text/xml", "application/vnd.xmi+xml", "application/octet-stream"}
+
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -150,7 +152,9 @@ def create_app(config: ServiceConfig) -> Starlette:
                 "service_model": state["pool"].default.extractor.name}
 
     async def body_json(request: Request):
-        """The request's JSON, or an error response (413 too large, 400 not JSON)."""
+        """The request's JSON, or an error response (415 not JSON, 413 too large, 400 not valid JSON)."""
+        if request.headers.get("content-type", "application/json").split(";")[0].strip() != "application/json":
+            return _error(415, "send Content-Type: application/json")
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
             return _error(413, f"request body over {config.max_body_bytes} bytes")
@@ -165,6 +169,12 @@ def create_app(config: ServiceConfig) -> Starlette:
             return _error(400, "the body is not valid UTF-8 JSON")
 
     async def raw_body(request: Request) -> bytes | Response:
+        kind = request.headers.get("content-type", "application/xml").split(";")[0].strip()
+        if kind not in XMI_TYPES:
+            return _error(415, "send the XMI with Content-Type: application/xml")
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
+            return _error(413, f"request body over {config.max_body_bytes} bytes")
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
