@@ -41,7 +41,8 @@ from kiwi_cas.formats.medcat import medcat_document
 
 log = logging.getLogger("kiwi_cas.serve")
 
-XMI_TYPES = {"application/xml", "text/xml", "application/vnd.xmi+xml", "application/octet-stream"}
+#: content types taken for XMI; a request without one is taken as the first
+XMI_TYPES = ("application/xml", "text/xml", "application/vnd.xmi+xml", "application/octet-stream")
 
 
 @dataclass(frozen=True)
@@ -151,36 +152,32 @@ def create_app(config: ServiceConfig) -> Starlette:
         return {"service_app_name": "kiwi_cas", "service_language": "en", "service_version": __version__,
                 "service_model": state["pool"].default.extractor.name}
 
-    async def body_json(request: Request):
-        """The request's JSON, or an error response (415 not JSON, 413 too large, 400 not valid JSON)."""
-        if request.headers.get("content-type", "application/json").split(";")[0].strip() != "application/json":
-            return _error(415, "send Content-Type: application/json")
+    async def read_body(request: Request, kinds: tuple[str, ...], hint: str) -> bytes | Response:
+        """The body, or an error response: 415 for another content type, 413 over the size limit
+        (refused from Content-Length before reading, or cut off while streaming)."""
+        kind = request.headers.get("content-type", kinds[0]).split(";")[0].strip()
+        if kind not in kinds:
+            return _error(415, f"send Content-Type: {hint}")
         length = request.headers.get("content-length")
+        too_big = _error(413, f"request body over {config.max_body_bytes} bytes")
         if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
-            return _error(413, f"request body over {config.max_body_bytes} bytes")
+            return too_big
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
             if len(data) > config.max_body_bytes:
-                return _error(413, f"request body over {config.max_body_bytes} bytes")
+                return too_big
+        return bytes(data)
+
+    async def body_json(request: Request):
+        """The request's JSON, or an error response."""
+        body = await read_body(request, ("application/json",), "application/json")
+        if isinstance(body, Response):
+            return body
         try:
-            return json.loads(bytes(data).decode("utf-8"))
+            return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return _error(400, "the body is not valid UTF-8 JSON")
-
-    async def raw_body(request: Request) -> bytes | Response:
-        kind = request.headers.get("content-type", "application/xml").split(";")[0].strip()
-        if kind not in XMI_TYPES:
-            return _error(415, "send the XMI with Content-Type: application/xml")
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
-            return _error(413, f"request body over {config.max_body_bytes} bytes")
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > config.max_body_bytes:
-                return _error(413, f"request body over {config.max_body_bytes} bytes")
-        return bytes(data)
 
     async def annotate_texts(contents: list) -> list[dict]:
         """MedCATservice RESULTs for ``content`` items, in input order."""
@@ -240,7 +237,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         return JSONResponse({"result": results, "medcat_info": info()})
 
     async def xmi(request: Request) -> Response:
-        body = await raw_body(request)
+        body = await read_body(request, XMI_TYPES, "application/xml")
         if isinstance(body, Response):
             return body
         try:
