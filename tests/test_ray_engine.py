@@ -44,8 +44,9 @@ def netns():
 
 def in_ns(netns: int, args: list, **kw) -> subprocess.Popen:
     env = {**os.environ, **kw.pop("env", {})}
-    return subprocess.Popen(["nsenter", "-t", str(netns), "-n", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(["nsenter", "-t", str(netns), "-n", *map(str, args)], env=env, text=True, **kw)
 
 
 def kiwi(netns: int, *args, **kw) -> subprocess.Popen:
@@ -72,17 +73,26 @@ def cluster(netns):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    head = in_ns(netns, ["ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+    ray_cli = Path(sys.executable).parent / "ray"  # the venv's, whether or not it is on PATH
+    head_log = temp / "head.log"  # a file, not a pipe: nobody reads the head's output while it runs
+    head = in_ns(netns, [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
                          "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
-                 start_new_session=True)
+                 start_new_session=True, stdout=head_log.open("w"), stderr=subprocess.STDOUT)
     address = f"127.0.0.1:{port}"
     deadline = time.time() + 120
-    while time.time() < deadline and f"127.0.0.1]:{port} " not in subprocess.run(
+    while time.time() < deadline and head.poll() is None and f"127.0.0.1]:{port} " not in subprocess.run(
             ["nsenter", "-t", str(netns), "-n", "ss", "-ltn"], capture_output=True, text=True).stdout:
         time.sleep(0.5)
+    if head.poll() is not None:
+        pytest.fail("ray start --head exited: " + head_log.read_text()[-1500:])
     time.sleep(3)  # the raylet registers after the GCS listens
     probe = in_ns(netns, [sys.executable, "-c", f"import ray; ray.init(address='{address}'); ray.shutdown()"])
-    if probe.wait(timeout=180) != 0:
+    try:
+        code = probe.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        probe.kill()
+        code = -1
+    if code != 0:
         os.killpg(head.pid, signal.SIGKILL)
         pytest.fail("the Ray head did not come up: " + probe.stderr.read()[-1000:])
     yield address
