@@ -63,8 +63,8 @@ def test_annotate_xmi_with_llama_end_to_end(tmp_path, uima_java):
     assert java["ok"], java["error"]
 
 
-@pytest.mark.skipif(not cuda_and_vllm(), reason="vLLM backend needs a CUDA GPU and the vllm package "
-                    "(pip install 'kiwi_cas[vllm]'); neither is on this machine")
+@pytest.mark.skipif(not cuda_and_vllm(), reason="vLLM in this venv on a CUDA GPU (pip install 'kiwi_cas[vllm]'); "
+                    "on CPU, tests/test_vllm_cpu.py runs vLLM from .venv-vllm")
 def test_vllm_backend_matches_constraints():
     ex = LlamaExtractor.from_config(LlamaConfig(backend="vllm", constrained=True))
     [a] = ex.extract(["Patient denies chest pain."])
