@@ -75,10 +75,20 @@ def source_regex(source: str, labels: Sequence[str]) -> str:
     lead = ""
     if source.startswith(" "):
         lead, source = " ?", source[1:]
-    opening = "|".join(re.escape(f'<span class="{label}">') for label in labels)
+    opening = "|".join(_escape(f'<span class="{label}">') for label in labels)
     tag = f"(?:{opening}|</span>)?" if labels else ""
     parts = re.findall(r"\w+|\s+|[^\w\s]", source)
-    return lead + tag + tag.join(re.escape(p) for p in parts) + tag
+    return lead + tag + tag.join(_escape(p) for p in parts) + tag
+
+
+#: whitespace written as regex escapes every engine knows (re.escape writes "\ " for a space, which
+#: xgrammar accepts only with a warning per occurrence)
+_WHITESPACE = {" ": " ", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
+
+
+def _escape(text: str) -> str:
+    """``re.escape`` with whitespace as plain or standard escapes."""
+    return "".join(_WHITESPACE.get(ch) or re.escape(ch) for ch in text)
 
 
 def merged_folder(base: Path, adapter: Path) -> Path:
