@@ -76,7 +76,8 @@ def trim(span: Span, text: str) -> tuple[int, int]:
     return s, e
 
 
-def _key(span: Span, text: str) -> tuple[int, int, str]:
+def match_key(span: Span, text: str) -> tuple[int, int, str]:
+    """What a span is scored by: its whitespace-trimmed offsets and its label."""
     s, e = trim(span, text)
     return (s, e, span.label)
 
@@ -119,11 +120,12 @@ def _rel_overlap(a, b) -> bool:
     return _overlap(a[0], b[0]) and _overlap(a[1], b[1])
 
 
-def _items(ext: Extraction, text: str) -> dict[str, set]:
+def match_items(ext: Extraction, text: str) -> dict[str, set]:
+    """The scored items of an extraction per task: span keys (ner, modifier), key pairs (re)."""
     return {
-        "ner": {_key(s, text) for s in ext.entities},
-        "modifier": {_key(s, text) for s in ext.modifiers},
-        "re": {(_key(r.entity, text), _key(r.modifier, text)) for r in ext.relations},
+        "ner": {match_key(s, text) for s in ext.entities},
+        "modifier": {match_key(s, text) for s in ext.modifiers},
+        "re": {(match_key(r.entity, text), match_key(r.modifier, text)) for r in ext.relations},
     }
 
 
@@ -137,7 +139,7 @@ def evaluate(gold: list[Document], pred: list[Document]) -> Report:
         p = pred_by_name.get(g.name, Document(g.name, g.text))
         if p.text != g.text:
             raise ValueError(f"document {g.name!r}: predicted text differs from the gold text")
-        gi, pi = _items(g.annotations, g.text), _items(p.annotations, g.text)
+        gi, pi = match_items(g.annotations, g.text), match_items(p.annotations, g.text)
         for task in ("ner", "modifier", "re"):
             ov = _rel_overlap if task == "re" else _overlap
             for mode, exact in (("exact", True), ("relaxed", False)):

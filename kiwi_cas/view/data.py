@@ -9,15 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiwi_cas.core import schema
-from kiwi_cas.core.evaluate import evaluate, trim
+from kiwi_cas.core.evaluate import evaluate, match_items, match_key
 from kiwi_cas.core.files import document_name, find_files
 from kiwi_cas.core.spans import Document, Extraction, Relation, Span
 from kiwi_cas.core.subject import normalise_subject
-from kiwi_cas.errors import KiwiError, UsageError, describe
-
-#: assertion of an entity, from its linked modifiers; shown by pattern, not only by colour
-ASSERTIONS = ("negated", "uncertain", "conditional", "other_subject")
-
+from kiwi_cas.errors import KiwiError, Kind, UsageError, describe
 
 @dataclass
 class ViewDoc:
@@ -70,7 +66,7 @@ def read_folder(source: Path, typesystems: tuple[Path, ...] = ()) -> tuple[list[
                 d = brat.read_document(path)
                 docs.append(ViewDoc(document_name(path), d.text, d.annotations))
         except Exception as exc:  # one bad file is listed, never fatal
-            if isinstance(exc, KiwiError) and not exc.kind.name == "INPUT":
+            if isinstance(exc, KiwiError) and exc.kind is not Kind.INPUT:
                 raise
             code, message = describe(exc)
             failed.append({"file": rel, "error_type": code, "message": message})
@@ -118,12 +114,9 @@ def document_json(doc: ViewDoc, gold: Document | None = None) -> dict:
     by_entity: dict[tuple, list[Relation]] = {}
     for r in ext.relations:
         by_entity.setdefault(r.entity.key(), []).append(r)
-    gold_keys: set = set()
-    gold_rel_keys: set = set()
-    if gold is not None:
-        gold_keys = {(*trim(s, text), s.label) for s in (*gold.annotations.entities, *gold.annotations.modifiers)}
-        gold_rel_keys = {((*trim(r.entity, text), r.entity.label), (*trim(r.modifier, text), r.modifier.label))
-                         for r in gold.annotations.relations}
+    # matched as `kiwi-cas evaluate` matches them
+    gold_items = match_items(gold.annotations if gold is not None else Extraction(), text)
+    gold_keys = gold_items["ner"] | gold_items["modifier"]
 
     def add(span: Span, kind: str, diff: str | None) -> int:
         key = span.key()
@@ -140,7 +133,7 @@ def document_json(doc: ViewDoc, gold: Document | None = None) -> dict:
         return item["id"]
 
     def diff_of(span: Span) -> str | None:
-        return None if gold is None else ("tp" if (*trim(span, text), span.label) in gold_keys else "fp")
+        return None if gold is None else ("tp" if match_key(span, text) in gold_keys else "fp")
 
     for s in ext.entities:
         add(s, "entity", diff_of(s))
@@ -151,13 +144,14 @@ def document_json(doc: ViewDoc, gold: Document | None = None) -> dict:
         e, m = add(r.entity, "entity", diff_of(r.entity)), add(r.modifier, "modifier", diff_of(r.modifier))
         item = {"entity": e, "modifier": m, "confidence": round(float(r.confidence), 4)}
         if gold is not None:
-            key = ((*trim(r.entity, text), r.entity.label), (*trim(r.modifier, text), r.modifier.label))
-            item["diff"] = "tp" if key in gold_rel_keys else "fp"
+            key = (match_key(r.entity, text), match_key(r.modifier, text))
+            item["diff"] = "tp" if key in gold_items["re"] else "fp"
         relations.append(item)
     if gold is not None:
-        pred_keys = {(*trim(s, text), s.label) for s in (*ext.entities, *ext.modifiers)}
+        pred_items = match_items(ext, text)
+        pred_keys = pred_items["ner"] | pred_items["modifier"]
         for s in (*gold.annotations.entities, *gold.annotations.modifiers):
-            if (*trim(s, text), s.label) not in pred_keys:
+            if match_key(s, text) not in pred_keys:
                 kind = "entity" if schema.is_entity(s.label) else "modifier"
                 spans.append({"id": len(spans), "kind": kind, "label": s.label, "begin": s.start, "end": s.end,
                               "confidence": 1.0, "features": {}, "diff": "fn", "assertions": []})
