@@ -27,10 +27,10 @@ from pathlib import Path
 from kiwi_cas.cas.io import atomic_write
 from kiwi_cas.core import schema
 from kiwi_cas.core.spans import Document
-from kiwi_cas.core.subject import normalise_subject
+from kiwi_cas.core.subject import assertion_of
 from kiwi_cas.errors import SetupError
 
-FLAGS = {"negated": "negation", "uncertain": "uncertain", "conditional": "condition"}
+FLAGS = ("negated", "uncertain", "conditional")  # columns named as the Assertion fields
 
 
 def entity_rows(doc: Document, with_text: bool = False) -> list[dict]:
@@ -39,25 +39,30 @@ def entity_rows(doc: Document, with_text: bool = False) -> list[dict]:
     for r in ann.relations:
         linked.setdefault(r.entity.key(), []).append(r.modifier)
     rows = []
-    for i, e in enumerate(sorted(ann.entities, key=lambda s: (s.start, s.end, s.label))):
+    for i, e in enumerate(_entities_in_order(doc)):
         mods = sorted(linked.get(e.key(), []), key=lambda s: (s.start, s.end))
-        labels = {m.label for m in mods}
-        subject = next((normalise_subject(doc.text[m.start:m.end]) for m in mods if m.label == "subject"), "patient")
+        assertion = assertion_of(doc.text, mods)
         row = {"document": doc.name, "entity_id": i, "type": e.label, "begin": e.start, "end": e.end,
                "confidence": round(float(e.confidence), 4)}
         if with_text:
             row["text"] = doc.text[e.start:e.end]
-        row.update({flag: label in labels for flag, label in FLAGS.items()})
-        row["subject"] = subject
+        row.update({flag: getattr(assertion, flag) for flag in FLAGS})
+        row["subject"] = assertion.subject
         for label in schema.MODIFIER_LABELS:
-            row[f"mod_{label}"] = [{"begin": m.start, "end": m.end, "text": doc.text[m.start:m.end] if with_text else None}
-                          for m in mods if m.label == label]
+            row[f"mod_{label}"] = [{"begin": m.start, "end": m.end,
+                                    "text": doc.text[m.start:m.end] if with_text else None}
+                                   for m in mods if m.label == label]
         rows.append(row)
     return rows
 
 
+def _entities_in_order(doc: Document) -> list:
+    """Entities in offset order: their index is the ``entity_id`` both tables use."""
+    return sorted(doc.annotations.entities, key=lambda s: (s.start, s.end, s.label))
+
+
 def relation_rows(doc: Document, with_text: bool = False) -> list[dict]:
-    ids = {e.key(): i for i, e in enumerate(sorted(doc.annotations.entities, key=lambda s: (s.start, s.end, s.label)))}
+    ids = {e.key(): i for i, e in enumerate(_entities_in_order(doc))}
     rows = []
     for r in sorted(doc.annotations.relations, key=lambda r: (r.entity.start, r.entity.end, r.modifier.start)):
         row = {"document": doc.name, "entity_id": ids.get(r.entity.key()), "entity_type": r.entity.label,

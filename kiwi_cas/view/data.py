@@ -12,7 +12,7 @@ from kiwi_cas.core import schema
 from kiwi_cas.core.evaluate import evaluate, match_items, match_key
 from kiwi_cas.core.files import document_name, find_files
 from kiwi_cas.core.spans import Document, Extraction, Relation, Span
-from kiwi_cas.core.subject import normalise_subject
+from kiwi_cas.core.subject import assertion_of
 from kiwi_cas.errors import KiwiError, Kind, UsageError, describe
 
 @dataclass
@@ -91,19 +91,11 @@ def _run_failures(source: Path) -> list[dict]:
 
 
 def _assertions(text: str, relations: list[Relation]) -> list[str]:
-    labels = {r.modifier.label for r in relations}
-    out = []
-    if "negation" in labels:
-        out.append("negated")
-    if "uncertain" in labels:
-        out.append("uncertain")
-    if "condition" in labels:
-        out.append("conditional")
-    for r in relations:
-        if r.modifier.label == "subject" and normalise_subject(text[r.modifier.start:r.modifier.end]) != "patient":
-            out.append("other_subject")
-            break
-    return out
+    """The entity's assertion as the page's pattern names."""
+    a = assertion_of(text, (r.modifier for r in relations))
+    flags = {"negated": a.negated, "uncertain": a.uncertain, "conditional": a.conditional,
+             "other_subject": a.other_subject}
+    return [name for name, on in flags.items() if on]
 
 
 def document_json(doc: ViewDoc, gold: Document | None = None) -> dict:
