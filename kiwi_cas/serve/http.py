@@ -37,6 +37,7 @@ from kiwi_cas.cas.io import load_xmi_bytes
 from kiwi_cas.cas.writer import read_kiwi
 from kiwi_cas.core.schema import TYPESYSTEM_PATH as KIWI_TYPESYSTEM_PATH
 from kiwi_cas.core.spans import Document
+from kiwi_cas.errors import UsageError
 from kiwi_cas.formats.medcat import medcat_document
 
 log = logging.getLogger("kiwi_cas.serve")
@@ -212,29 +213,23 @@ def create_app(config: ServiceConfig) -> Starlette:
             results[i] = result
         return results  # type: ignore[return-value]
 
-    async def process(request: Request) -> Response:
-        payload = await body_json(request)
-        if isinstance(payload, Response):
-            return payload
-        if not isinstance(payload, dict) or not isinstance(payload.get("content"), dict):
-            return _error(400, "expected {\"content\": {\"text\": ...}}")
-        try:
-            [result] = await annotate_texts([payload["content"]])
-        except QueueFull:
-            return _error(503, "the service is busy: retry later")
-        return JSONResponse({"result": result, "medcat_info": info()})
+    def medcat_route(bulk: bool):
+        """``/api/process`` (one ``content`` object) or ``/api/process_bulk`` (a list of them)."""
+        kind, shape = (list, '[{"text": ...}, ...]') if bulk else (dict, '{"text": ...}')
 
-    async def process_bulk(request: Request) -> Response:
-        payload = await body_json(request)
-        if isinstance(payload, Response):
-            return payload
-        if not isinstance(payload, dict) or not isinstance(payload.get("content"), list):
-            return _error(400, "expected {\"content\": [{\"text\": ...}, ...]}")
-        try:
-            results = await annotate_texts(payload["content"])
-        except QueueFull:
-            return _error(503, "the service is busy: retry later")
-        return JSONResponse({"result": results, "medcat_info": info()})
+        async def handle(request: Request) -> Response:
+            payload = await body_json(request)
+            if isinstance(payload, Response):
+                return payload
+            if not isinstance(payload, dict) or not isinstance(payload.get("content"), kind):
+                return _error(400, f'expected {{"content": {shape}}}')
+            try:
+                results = await annotate_texts(payload["content"] if bulk else [payload["content"]])
+            except QueueFull:
+                return _error(503, "the service is busy: retry later")
+            return JSONResponse({"result": results if bulk else results[0], "medcat_info": info()})
+
+        return handle
 
     async def xmi(request: Request) -> Response:
         body = await read_body(request, XMI_TYPES, "application/xml")
@@ -273,29 +268,27 @@ def create_app(config: ServiceConfig) -> Starlette:
         await state["batcher"].stop()
 
     routes = [Route("/api/info", get_info), Route("/api/health", health), Route("/api/typesystem", typesystem),
-              Route("/api/process", process, methods=["POST"]),
-              Route("/api/process_bulk", process_bulk, methods=["POST"]), Route("/api/xmi", xmi, methods=["POST"])]
+              Route("/api/process", medcat_route(bulk=False), methods=["POST"]),
+              Route("/api/process_bulk", medcat_route(bulk=True), methods=["POST"]),
+              Route("/api/xmi", xmi, methods=["POST"])]
     app = Starlette(routes=routes, lifespan=lifespan)
     return _Guard(app, config.token)
 
 
 def _xmi_config(base: AnnotatorConfig, params) -> AnnotatorConfig:
-    """``/api/xmi?task=re&ctakes=true&entities-from=ctakes``: the CLI's annotation options, per request."""
+    """``/api/xmi?task=re&ctakes=true&entities-from=ctakes``: the CLI's annotation options, per request,
+    checked by :class:`AnnotatorConfig` itself (values and combinations)."""
     changes: dict = {}
     if "task" in params:
-        if params["task"] not in ("all", "ner", "re"):
-            raise ValueError("task must be all, ner or re")
         changes["task"] = params["task"]
     if "ctakes" in params:
         changes["ctakes"] = params["ctakes"].lower() in ("1", "true", "yes")
     if "entities-from" in params:
-        if params["entities-from"] not in ("kiwi", "ctakes"):
-            raise ValueError("entities-from must be kiwi or ctakes")
         changes["entities_from"] = params["entities-from"]
     try:
         return dataclasses.replace(base, **changes)
-    except Exception as exc:  # the annotator's own validation of option combinations
-        raise ValueError(str(exc) or "these options do not go together") from None
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _Guard:
