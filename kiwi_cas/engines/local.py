@@ -99,15 +99,25 @@ def _batches(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
         yield items[i:i + size]
 
 
+def open_ledger(items: list[WorkItem], options: RunOptions, **kwargs) -> RunLedger:
+    """The run's ledger over ``options.outdir``; an input's typesystems resolved as its worker reads it."""
+    return RunLedger(options.outdir, items, options.resume,
+                     typesystems_of=lambda item: () if is_text_path(item.source)
+                     else resolve_typesystems(item.source, options.read.typesystems), **kwargs)
+
+
+def progress_bar(total: int, desc: str, show: bool | None) -> tqdm:
+    """A notes progress bar on stderr; shown by default only on a terminal."""
+    return tqdm(total=total, unit="note", desc=desc, dynamic_ncols=True,
+                disable=not (sys.stderr.isatty() if show is None else show))
+
+
 def run_local(items: list[WorkItem], config: AnnotatorConfig, options: RunOptions,
               annotator: KiwiAnnotator | None = None, show_progress: bool | None = None) -> RunSummary:
     """Annotate ``items`` into ``options.outdir``; ``annotator`` (already loaded) is used when running in-process."""
-    ledger = RunLedger(options.outdir, items, options.resume,
-                       typesystems_of=lambda item: () if is_text_path(item.source)
-                       else resolve_typesystems(item.source, options.read.typesystems))
+    ledger = open_ledger(items, options)
     started = time.time()
-    progress = tqdm(total=len(ledger.todo), unit="note", desc="annotate", dynamic_ncols=True,
-                    disable=not (sys.stderr.isatty() if show_progress is None else show_progress))
+    progress = progress_bar(len(ledger.todo), "annotate", show_progress)
     batches = list(_batches(ledger.todo, options.batch_size))
     try:
         if options.jobs > 1 and len(batches) > 1:

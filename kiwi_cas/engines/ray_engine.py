@@ -26,22 +26,18 @@ import logging
 import math
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tqdm import tqdm
-
 from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
 from kiwi_cas.annotate.job import ReadOptions
-from kiwi_cas.cas.io import is_text_path, resolve_typesystems
 from kiwi_cas.core.spans import Counts
 from kiwi_cas.engines import status_table
 from kiwi_cas.engines.discover import WorkItem
-from kiwi_cas.engines.ledger import FileResult, RunLedger, RunSummary
-from kiwi_cas.engines.local import RunOptions, process_items
+from kiwi_cas.engines.ledger import FileResult, RunSummary
+from kiwi_cas.engines.local import RunOptions, open_ledger, process_items, progress_bar
 from kiwi_cas.errors import KiwiError, SetupError
 
 #: rows per Ray block: small enough that every actor gets work, big enough that scheduling stays cheap
@@ -144,12 +140,9 @@ def run_ray(items: list[WorkItem], config: AnnotatorConfig, options: RunOptions,
         return (row is not None and row["status"] == "ok" and row["input_key"] == keys[str(item.source)]
                 and item.output.exists())
 
-    ledger = RunLedger(outdir, items, options.resume, done=done,
-                       typesystems_of=lambda item: () if is_text_path(item.source)
-                       else resolve_typesystems(item.source, options.read.typesystems))
+    ledger = open_ledger(items, options, done=done)
     started = time.time()
-    progress = tqdm(total=len(ledger.todo), unit="note", desc="annotate (ray)", dynamic_ncols=True,
-                    disable=not (sys.stderr.isatty() if show_progress is None else show_progress))
+    progress = progress_bar(len(ledger.todo), "annotate (ray)", show_progress)
     try:
         manifest = status_table.write_manifest(outdir, rows, {str(i.source) for i in ledger.todo})
         if ledger.todo:
