@@ -107,15 +107,26 @@ def cluster(netns):
         os.environ.pop(name, None)
 
 
-def _kill_matching(text: str) -> None:
-    """Kill what a test started and left behind (Ray processes whose command line names its temp dir)."""
+def _pids_matching(text: str) -> list[int]:
+    """Processes whose command line contains ``text``."""
+    pids = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if text in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
-                    os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+                if text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+            except OSError:
                 pass
+    return pids
+
+
+def _kill_matching(text: str) -> None:
+    """Kill what a test started and left behind (Ray processes whose command line names its temp dir)."""
+    for pid in _pids_matching(text):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture
@@ -195,15 +206,7 @@ def test_corrupt_inputs_are_rows_with_their_error_and_no_note_text_is_logged(net
 
 
 def _actor_pids() -> list[int]:
-    pids = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if b"MapWorker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    pids.append(int(pid))
-            except OSError:
-                pass
-    return pids
+    return _pids_matching("MapWorker")
 
 
 def test_a_killed_worker_is_replaced_and_every_file_is_written_once(netns, cluster, tmp_path):
