@@ -91,6 +91,11 @@ class Batcher:
             futures.append(fut)
         return list(await asyncio.gather(*futures))
 
+    def _annotate(self, config: AnnotatorConfig, sources: list[Source]) -> list[Outcome]:
+        """On the model thread: a request's first use of a configuration builds its annotator there
+        too, never on the event loop."""
+        return annotate_sources(self.annotators.get(config), sources, self.read)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -110,8 +115,7 @@ class Batcher:
                 by_config.setdefault(item[0], []).append(item)
             for config, items in by_config.items():
                 try:
-                    outcomes = await loop.run_in_executor(
-                        self.executor, annotate_sources, self.annotators.get(config), [i[1] for i in items], self.read)
+                    outcomes = await loop.run_in_executor(self.executor, self._annotate, config, [i[1] for i in items])
                     for (_, _, fut), outcome in zip(items, outcomes):
                         if not fut.done():
                             fut.set_result(outcome)
