@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from kiwi_cas.extractors.llama.align import align
-from kiwi_cas.extractors.llama.backends.vllm import source_regex
 from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, finished
 from kiwi_cas.extractors.llama.prompts import PromptSet, mark
 
@@ -97,15 +96,6 @@ def test_constrained_automaton(text, ok):
         assert not states
     else:
         assert bool(states) and finished(states, source) == ok
-
-
-def test_vllm_regex_admits_exactly_tagged_source():
-    import re
-
-    rx = re.compile(source_regex(" No fever.", ["problem"]))
-    assert rx.fullmatch(' No <span class="problem">fever</span>.')
-    assert rx.fullmatch('No fever.')
-    assert not rx.fullmatch(' No high fever.')
 
 
 def test_kiwi_templates_and_marking():

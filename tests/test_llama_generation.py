@@ -70,3 +70,43 @@ def test_vllm_backend_matches_constraints():
     [a] = ex.extract(["Patient denies chest pain."])
     for s in a.entities:
         assert 0 <= s.start < s.end <= len("Patient denies chest pain.")
+
+
+def test_a_folder_without_kiwi_metadata_runs_with_kiwis_exact_prompts(tmp_path):
+    """The official Kiwi LLaMA-3 weights come as a plain causal-LM folder: no kiwi_model.json, no
+    templates. Such a folder is run with Kiwi's own prompts; here a tiny randomly initialised Llama
+    (with the shipped base's tokenizer) stands in for the 8B weights."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig as HFLlamaConfig, LlamaForCausalLM
+
+    from kiwi_cas.extractors.llama.base_model import base_path
+    from kiwi_cas.extractors.llama.prompts import PromptSet
+
+    tokenizer = AutoTokenizer.from_pretrained(base_path())
+    torch.manual_seed(0)
+    tiny = LlamaForCausalLM(HFLlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                          max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+                                          eos_token_id=tokenizer.eos_token_id))
+    folder = tmp_path / "kiwi-llama-like"
+    tiny.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert not (folder / "kiwi_model.json").exists()
+
+    ex = LlamaExtractor.from_config(LlamaConfig(model=folder, backend="transformers"))
+    kiwi = PromptSet.load()
+    assert ex.prompts == kiwi and ex.meta["version"] == "external"
+    seen = []
+    generate = ex.backend.generate
+    ex.backend.generate = lambda reqs, constrained: seen.extend(r.prompt for r in reqs) or generate(reqs, constrained)
+    sentence = "Patient denies chest pain."
+    [result] = ex.extract([sentence])
+    assert seen[0] == kiwi.ner.replace("{}", sentence, 1)  # Kiwi's NER prompt, word for word
+    for span in result.entities + result.modifiers:  # whatever a random model tags stays inside the text
+        assert 0 <= span.start < span.end <= len(sentence)
+    # and its RE prompts are Kiwi's too: one per given entity, from Kiwi's template for its type
+    from kiwi_cas.core.spans import Span
+
+    seen.clear()
+    ex.extract([sentence], entities=[[Span(15, 25, "problem")]])
+    assert seen == [kiwi.re_prompt(sentence, 15, 25, "problem")]

@@ -7,6 +7,7 @@ the same annotations.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -43,3 +44,29 @@ def test_vllm_backend_on_cpu_matches_the_transformers_backend(tmp_path):
     vllm, hf = _spans(tmp_path / "vllm" / "note.xmi"), _spans(tmp_path / "hf" / "note.xmi")
     assert vllm == hf
     assert ("chest pain", "problem") in vllm[0]  # and the model did find something
+
+
+GRAMMAR_CASES = [  # (output, admitted) for the source ' No "fever".' with problem and negation tags
+    (' No "fever".', True),
+    ('No "fever".', True),  # the leading space is optional
+    (' <span class="negation">No</span> <span class="problem">"fever"</span>.', True),
+    (' No</span> "fever".', False),  # a closing tag with no span open
+    (' <span class="problem">No "fever".', False),  # a span never closed
+    (' <span class="problem"><span class="problem">No</span></span> "fever".', False),  # nested
+    (' No "fevers".', False),  # a changed word
+    (' <span class="foo">No</span> "fever".', False),  # a class not offered
+]
+
+
+def test_vllm_grammar_admits_exactly_well_formed_tagged_source():
+    """The grammar given to vLLM, checked by xgrammar itself (the engine vLLM runs it with)."""
+    script = (
+        "import json, sys\n"
+        "from xgrammar.testing import _is_grammar_accept_string as accepts\n"
+        "from kiwi_cas.extractors.llama.backends.vllm import source_grammar\n"
+        "grammar = source_grammar(' No \"fever\".', ['problem', 'negation'])\n"
+        "print(json.dumps([accepts(grammar, text) for text in json.load(sys.stdin)]))\n")
+    proc = subprocess.run([str(VLLM_CLI.parent / "python"), "-c", script], input=json.dumps([c for c, _ in GRAMMAR_CASES]),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [ok for _, ok in GRAMMAR_CASES]

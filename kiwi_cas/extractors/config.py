@@ -42,7 +42,7 @@ class LlamaConfig:
     model: Path | None = None  # None: the embedded default (a LoRA adapter on SmolLM2-135M-Instruct)
     backend: str = "auto"  # auto | transformers | vllm
     constrained: bool = True  # output = input text with tags inserted
-    batch_size: int = 16  # prompts per generate call (transformers)
+    batch_size: int = 32  # prompts decoded together (transformers)
     threads: int | None = None
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ class GenRequest:
 class GenStats:
     prompts: int = 0
     generated_tokens: int = 0
+    forward_passes: int = 0  # where the backend counts them
     seconds: float = 0.0
 
 
@@ -76,7 +77,7 @@ def resolve_backend(name: str) -> str:
     return name
 
 
-def load_backend(name: str, source: ModelSource, batch_size: int = 16) -> Backend:
+def load_backend(name: str, source: ModelSource, batch_size: int = 32) -> Backend:
     name = resolve_backend(name)
     module, cls = BACKENDS[name].split(":")
     try:

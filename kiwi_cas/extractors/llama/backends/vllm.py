@@ -1,7 +1,7 @@
 """The vLLM backend: one generate call for all prompts, prefix caching for the shared instruction.
 
-Constrained decoding uses vLLM's structured output with a regular expression that admits
-exactly the source text with tags inserted between tokens. vLLM loads full model folders,
+Constrained decoding uses vLLM's structured output with a grammar that admits exactly the
+source text with well-formed tags inserted between tokens. vLLM loads full model folders,
 so a LoRA adapter is merged into its base once and the merged folder cached.
 """
 
@@ -19,8 +19,7 @@ from kiwi_cas.extractors.settings import models_home
 class VllmBackend:
     """vLLM on a GPU: one generate call for all prompts, prefix caching for the shared instruction.
 
-    Constrained decoding uses vLLM's structured output with a regular expression that
-    admits exactly the source text with tags inserted between characters.
+    Constrained decoding uses vLLM's structured output with a grammar (``source_grammar``).
     """
 
     def __init__(self, source: ModelSource, batch_size: int = 0, max_model_len: int = 4096,
@@ -45,15 +44,15 @@ class VllmBackend:
         kwargs = dict(temperature=0.0, max_tokens=max_new_tokens(self.tokenizer, req.source, req.labels),
                       stop=["<EOS>"])
         if constrained:
-            regex = source_regex(req.source, req.labels)
+            grammar = source_grammar(req.source, req.labels)
             try:
                 from vllm.sampling_params import StructuredOutputsParams
 
-                kwargs["structured_outputs"] = StructuredOutputsParams(regex=regex)
+                kwargs["structured_outputs"] = StructuredOutputsParams(grammar=grammar)
             except ImportError:  # older vLLM
                 from vllm.sampling_params import GuidedDecodingParams
 
-                kwargs["guided_decoding"] = GuidedDecodingParams(regex=regex)
+                kwargs["guided_decoding"] = GuidedDecodingParams(grammar=grammar)
         return SamplingParams(**kwargs)
 
     def generate(self, requests: Sequence[GenRequest], constrained: bool) -> list[str]:
@@ -67,28 +66,48 @@ class VllmBackend:
         return texts
 
 
-def source_regex(source: str, labels: Sequence[str]) -> str:
-    """Regex for ``source`` with optional open/close tags between tokens (vLLM structured output).
+def source_grammar(source: str, labels: Sequence[str]) -> str:
+    """EBNF (xgrammar's GBNF dialect) for ``source`` with spans tagged between its tokens.
 
-    A leading space (the gap after the prompt) is optional.
+    Two rules per gap, one for "outside a span" and one for "inside": an opening tag only
+    outside, a closing tag only inside, every span closed at the end; linear in the text
+    (a regular expression for the same language grows exponentially). A leading space (the
+    gap after the prompt) is optional.
     """
     lead = ""
     if source.startswith(" "):
-        lead, source = " ?", source[1:]
-    opening = "|".join(_escape(f'<span class="{label}">') for label in labels)
-    tag = f"(?:{opening}|</span>)?" if labels else ""
-    parts = re.findall(r"\w+|\s+|[^\w\s]", source)
-    return lead + tag + tag.join(_escape(p) for p in parts) + tag
+        lead, source = '" "? ', source[1:]
+    if not labels:
+        return f"root ::= {lead}{_literal(source)}"
+    parts = [_literal(p) for p in re.findall(r"\w+|\s+|[^\w\s]", source)]
+    n = len(parts)
+    rules = [f"root ::= {lead}o0",
+             "open ::= " + " | ".join(_literal(f'<span class="{label}">') for label in labels),
+             f'close ::= {_literal("</span>")}']
+    for k, part in enumerate(parts):
+        rules.append(f"o{k} ::= {part} o{k + 1} | open {part} i{k + 1}")
+        rules.append(f"i{k} ::= {part} i{k + 1} | close o{k}")
+    rules += [f'o{n} ::= ""', f"i{n} ::= close"]
+    return "\n".join(rules)
 
 
-#: whitespace written as regex escapes every engine knows (re.escape writes "\ " for a space, which
-#: xgrammar accepts only with a warning per occurrence)
-_WHITESPACE = {" ": " ", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
-
-
-def _escape(text: str) -> str:
-    """``re.escape`` with whitespace as plain or standard escapes."""
-    return "".join(_WHITESPACE.get(ch) or re.escape(ch) for ch in text)
+def _literal(text: str) -> str:
+    """A double-quoted EBNF string literal."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 32:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def merged_folder(base: Path, adapter: Path) -> Path:
