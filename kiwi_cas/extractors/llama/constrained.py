@@ -9,7 +9,6 @@ EOS is allowed only once the whole source has been written with every tag closed
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -41,7 +40,8 @@ class TagGrammar:
     labels: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        self.open_tags = {f'<span class="{label}">' for label in self.labels}
+        self.open_tag_order = tuple(f'<span class="{label}">' for label in self.labels)
+        self.open_tags = set(self.open_tag_order)
         self.close_tag = "</span>"
         self.open_prefixes = {t[:i] for t in self.open_tags for i in range(1, len(t) + 1)}
         self.close_prefixes = {self.close_tag[:i] for i in range(1, len(self.close_tag) + 1)}
@@ -140,18 +140,16 @@ class TagFollower:
     def draft(self, max_chars: int = 96) -> str:
         """The text that most likely follows: the rest of a half-written tag, then the rest of the source.
 
-        Where an opening tag's class is still open, only the part all candidate tags share is
-        drafted: the class is the model's choice.
+        Where a tag's class is still open, the first class in the grammar's order that fits is
+        guessed: a wrong guess costs nothing but the guessed positions.
         """
         if not self.states:
             return ""
         pos, is_open, buf = min(self.states)
+        rest = self.source[pos:pos + max_chars]
         if not buf:
-            return self.source[pos:pos + max_chars]
+            return rest
         if is_open:
-            return self.grammar.close_tag[len(buf):] + self.source[pos:pos + max_chars]
-        tags = [t for t in self.grammar.open_tags if t.startswith(buf)]
-        if len(tags) == 1:
-            return tags[0][len(buf):] + self.source[pos:pos + max_chars]
-        shared = os.path.commonprefix(tags) if tags else buf
-        return shared[len(buf):]
+            return self.grammar.close_tag[len(buf):] + rest
+        guess = next((t for t in self.grammar.open_tag_order if t.startswith(buf)), buf)
+        return guess[len(buf):] + rest

@@ -50,7 +50,7 @@ class Backend(Protocol):
 
 def max_new_tokens(tokenizer, source: str, labels: Sequence[str]) -> int:
     n = len(tokenizer(source, add_special_tokens=False)["input_ids"])
-    return int(n * 1.5) + 12 * min(8, max(1, len(labels))) + 8
+    return 3 * n + 12 * min(8, max(1, len(labels))) + 8
 
 
 #: backend name -> "module:class"; each class takes a ModelSource
