@@ -33,6 +33,47 @@ def test_constrained_generation_never_leaves_the_input(llama):
         assert not problems
 
 
+def test_drafted_decoding_equals_plain_constrained_greedy(llama):
+    """The fast decoder (source drafts, shared prefix, argmax-first constraint check, batch of two)
+    writes what one-token-at-a-time greedy decoding over the fully masked vocabulary writes."""
+    import torch
+
+    from kiwi_cas.core import schema
+    from kiwi_cas.extractors.llama.backends import GenRequest
+    from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar, allowed_tokens, finished
+
+    backend = llama.backend
+    from kiwi_cas.extractors.llama.prompts import mark
+
+    reqs = [GenRequest(llama.prompts.ner_prompt(s), " " + s, schema.ENTITY_LABELS) for s in SENTENCES]
+    marked = mark(SENTENCES[0], [(15, 25, "problem")])  # and an RE prompt: "chest pain" pre-marked
+    reqs.append(GenRequest(llama.prompts.re_prompt_marked(marked, "problem"), " " + marked,
+                           schema.ALLOWED_PAIRS["problem"]))
+    fast = backend.generate(reqs, constrained=True)
+    tok, model = backend.tokenizer, backend.model
+    for req, got in zip(reqs, fast):
+        ids = tok(req.prompt, add_special_tokens=False)["input_ids"]
+        follower = TagFollower(backend.trie, req.source, TagGrammar(req.labels), tok.eos_token_id, True)
+        out: list[int] = []
+        with torch.inference_mode():
+            step = model(torch.tensor([ids]), use_cache=True)
+            for _ in range(200):
+                logits = step.logits[0, -1]
+                allowed = allowed_tokens(backend.trie, follower.states, req.source, follower.grammar)
+                if finished(follower.states, req.source) or not allowed:
+                    allowed.append(tok.eos_token_id)
+                masked = torch.full_like(logits, float("-inf"))
+                masked[allowed] = logits[allowed]
+                choice = int(masked.argmax())
+                if choice == tok.eos_token_id:
+                    break
+                out.append(choice)
+                follower.push(choice)
+                step = model(torch.tensor([[choice]]), past_key_values=step.past_key_values, use_cache=True)
+        assert got == tok.decode(out, skip_special_tokens=True)
+    assert backend.decoder.forward_passes > 0
+
+
 def test_finds_the_obvious(llama):
     [a, b] = llama.extract(SENTENCES)
     assert ("chest pain", "problem") in {(SENTENCES[0][s.start:s.end], s.label) for s in a.entities}

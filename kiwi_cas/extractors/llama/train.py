@@ -25,6 +25,7 @@ from kiwi_cas.extractors.llama.base_model import BASE_NAME, base_path, prepare_b
 from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
 from kiwi_cas.core.splitter import split_sentences
 from kiwi_cas.core.spans import Document
+from kiwi_cas.extractors.settings import peft_quietly, quiet_transformers
 
 SHORT_TEMPLATES = {
     "source": "kiwi_cas short templates for models fine-tuned by `kiwi-cas train llama`",
@@ -79,6 +80,7 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
+    quiet_transformers()
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     base = Path(base) if base else prepare_base()
@@ -103,10 +105,11 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     log(f"{len(ner)} NER and {len(rel)} RE pairs available; training on {len(examples)} "
         f"({n_re} RE), {config.epochs} epoch(s)")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                             lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                             "up_proj", "down_proj"]))
+    with peft_quietly():
+        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                 lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
+                                                                 "gate_proj", "up_proj", "down_proj"]))
     # length-sorted batches (little padding), visited in a seeded random order
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]

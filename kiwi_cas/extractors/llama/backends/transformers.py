@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Sequence
 
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, max_new_tokens
 from kiwi_cas.extractors.llama.drafting import DraftDecoder
-from kiwi_cas.extractors.settings import quiet_transformers
+from kiwi_cas.extractors.settings import peft_quietly, quiet_transformers
 
 
 class TransformersBackend:
@@ -32,8 +31,7 @@ class TransformersBackend:
         if adapter_dir is not None:
             from peft import PeftModel
 
-            with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
-                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            with peft_quietly():
                 model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, max_new_tokens
-from kiwi_cas.extractors.settings import models_home
+from kiwi_cas.extractors.settings import models_home, peft_quietly
 
 
 class VllmBackend:
@@ -120,7 +120,8 @@ def merged_folder(base: Path, adapter: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
-    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    with peft_quietly():
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     model.save_pretrained(target, safe_serialization=True)
     AutoTokenizer.from_pretrained(base).save_pretrained(target)
     return target
