@@ -7,7 +7,10 @@ so a LoRA adapter is merged into its base once and the merged folder cached.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -31,8 +34,9 @@ class VllmBackend:
 
         model_dir = merged_folder(source.base, source.adapter) if source.adapter else source.base
         # on CPU, float32 as the transformers backend (and CPU training) computes: vLLM's default there
-        # is the config's bfloat16, whose rounding changed a greedy choice on the example notes
-        dtype = "auto" if torch.cuda.is_available() else "float32"
+        # is the config's dtype, and bfloat16 rounding changed a greedy choice on the example notes;
+        # on a GPU, bfloat16 (a merged adapter folder is stored in float32)
+        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
         self.llm = LLM(model=str(model_dir), enable_prefix_caching=True, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, seed=0, dtype=dtype)
         self.tokenizer = self.llm.get_tokenizer()
@@ -111,17 +115,31 @@ def _literal(text: str) -> str:
 
 
 def merged_folder(base: Path, adapter: Path) -> Path:
-    """A full model folder (base + LoRA merged) for vLLM, cached beside the adapter's base."""
-    target = models_home() / f"merged-{adapter.name}"
+    """A full model folder (base + LoRA merged) for vLLM, cached beside the adapter's base.
+
+    Keyed by the adapter's content, so a retrained adapter in the same folder gets a fresh
+    merge; merged in float32 (as the transformers backend merges) and written atomically.
+    """
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        digest.update((adapter / name).read_bytes())
+    target = models_home() / f"merged-{adapter.name}-{digest.hexdigest()[:12]}"
     if (target / "config.json").exists():
         return target
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     with peft_quietly():
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.save_pretrained(target, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base).save_pretrained(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():  # not merely a concurrent merge that won the rename
+            raise
     return target
