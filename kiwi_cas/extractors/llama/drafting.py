@@ -8,8 +8,9 @@ of rejected guesses stay in the KV cache but are masked out. The output is what 
 decoding would write, in a fraction of the forward passes. Rows of a batch share their common
 prompt prefix (the instruction), which is computed once and repeated.
 
-Only the decoder stack runs over every position; the output head runs where logits are read
-(the last prompt token, the guessed positions), which is most of the saving in the prompt pass.
+Only the decoder stack runs over every prompt position; the output head (in the LLaMA family
+a plain projection of the final hidden state) runs on each prompt's last token and on the
+positions fed while decoding, which saves most of the head's cost in the prompt pass.
 """
 
 from __future__ import annotations
