@@ -71,7 +71,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
                 follower.push(choice)
                 step = model(torch.tensor([[choice]]), past_key_values=step.past_key_values, use_cache=True)
         assert got == tok.decode(out, skip_special_tokens=True)
-    assert backend.decoder.forward_passes > 0
+    assert backend.stats.forward_passes > 0
 
 
 def test_finds_the_obvious(llama):

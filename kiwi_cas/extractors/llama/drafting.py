@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from kiwi_cas.extractors.llama.backends import GenStats
 from kiwi_cas.extractors.llama.constrained import TagFollower
 
 
@@ -35,17 +36,26 @@ class Row:
 
 
 class DraftDecoder:
-    def __init__(self, model, tokenizer, draft_tokens: int = 8) -> None:
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self, model, tokenizer, stats: GenStats, draft_tokens: int = 8) -> None:
+        self.model, self.tokenizer, self.stats = model, tokenizer, stats
         self.decoder = model.get_decoder()
         self.head = model.get_output_embeddings()
         self.draft_tokens = draft_tokens
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
-        self.forward_passes = 0
+
+    def _right_padded(self, seqs: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids padded on the right, and the mask of the real ones (padding becomes masked cache holes)."""
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
+        for i, seq in enumerate(seqs):
+            ids[i, :len(seq)] = torch.tensor(seq)
+            mask[i, :len(seq)] = 1
+        return ids, mask
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
-        self.forward_passes += 1
+        self.stats.forward_passes += 1
         return self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                             use_cache=True).last_hidden_state
 
@@ -69,14 +79,10 @@ class DraftDecoder:
                       device=device), torch.arange(shared, device=device)[None], cache)
             if len(rows) > 1:
                 cache.batch_repeat_interleave(len(rows))
-        # the rest of each prompt, right-padded (padding becomes masked holes in the cache)
+        # the rest of each prompt
         suffix = [r.prompt[shared:] for r in rows]
-        width = max(map(len, suffix))
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long, device=device)
-        step_mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-        for i, s in enumerate(suffix):
-            ids[i, :len(s)] = torch.tensor(s)
-            step_mask[i, :len(s)] = 1
+        ids, step_mask = self._right_padded(suffix, device)
+        width = ids.shape[1]
         mask = torch.cat([torch.ones((len(rows), shared), dtype=torch.long, device=device), step_mask], 1)
         positions = shared + torch.arange(width, device=device)[None].expand(len(rows), -1)
         hidden = self._run(ids, mask, positions, cache)
@@ -104,13 +110,8 @@ class DraftDecoder:
                 mask, next_pos = mask[index], next_pos[index]
                 active = [active[j] for j in keep]
             drafts = [self._draft(rows[i]) for i in active]
-            width = 1 + max(map(len, drafts))
-            ids = torch.full((len(active), width), self.pad_id, dtype=torch.long, device=device)
-            step_mask = torch.zeros((len(active), width), dtype=torch.long, device=device)
-            for j, i in enumerate(active):
-                fed = [rows[i].out[-1], *drafts[j]]
-                ids[j, :len(fed)] = torch.tensor(fed)
-                step_mask[j, :len(fed)] = 1
+            ids, step_mask = self._right_padded([[rows[i].out[-1], *d] for i, d in zip(active, drafts)], device)
+            width = ids.shape[1]
             mask = torch.cat([mask, step_mask], 1)
             positions = next_pos[:, None] + torch.arange(width, device=device)[None]
             logits = self.head(self._run(ids, mask, positions, cache)).float()

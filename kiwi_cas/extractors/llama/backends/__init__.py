@@ -53,6 +53,21 @@ def max_new_tokens(tokenizer, source: str, labels: Sequence[str]) -> int:
     return 3 * n + 12 * min(8, max(1, len(labels))) + 8
 
 
+
+def load_merged(source: ModelSource, dtype):
+    """The causal LM of ``source`` with its LoRA adapter (if any) merged in, in ``dtype``."""
+    from transformers import AutoModelForCausalLM
+
+    from kiwi_cas.extractors.settings import peft_quietly
+
+    model = AutoModelForCausalLM.from_pretrained(source.base, dtype=dtype)
+    if source.adapter is None:
+        return model
+    from peft import PeftModel
+
+    with peft_quietly():
+        return PeftModel.from_pretrained(model, source.adapter).merge_and_unload()
+
 #: backend name -> "module:class"; each class takes a ModelSource
 BACKENDS: dict[str, str] = {
     "transformers": "kiwi_cas.extractors.llama.backends.transformers:TransformersBackend",

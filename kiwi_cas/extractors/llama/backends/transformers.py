@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, max_new_tokens
+from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
 from kiwi_cas.extractors.llama.drafting import DraftDecoder
-from kiwi_cas.extractors.settings import peft_quietly, quiet_transformers
+from kiwi_cas.extractors.settings import quiet_transformers
 
 
 class TransformersBackend:
@@ -17,26 +17,19 @@ class TransformersBackend:
     def __init__(self, source: ModelSource, batch_size: int = 32, device: str | None = None,
                  draft_tokens: int = 8) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         quiet_transformers()
-        model_dir, adapter_dir = source.base, source.adapter
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(source.base)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-        if adapter_dir is not None:
-            from peft import PeftModel
-
-            with peft_quietly():
-                model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
-        self.model = model.to(self.device).eval()
+        self.model = load_merged(source, dtype).to(self.device).eval()
         self.batch_size = batch_size
         self.stats = GenStats()
-        self.decoder = DraftDecoder(self.model, self.tokenizer, draft_tokens)
+        self.decoder = DraftDecoder(self.model, self.tokenizer, self.stats, draft_tokens)
         self._trie = None
 
     @property
@@ -62,7 +55,6 @@ class TransformersBackend:
                 self.decoder.decode([rows[i] for i in order[b:b + self.batch_size]])
         self.stats.prompts += len(requests)
         self.stats.generated_tokens += sum(len(r.out) for r in rows)
-        self.stats.forward_passes = self.decoder.forward_passes
         self.stats.seconds += time.perf_counter() - t0
         return [self.tokenizer.decode(r.out, skip_special_tokens=True) for r in rows]
 

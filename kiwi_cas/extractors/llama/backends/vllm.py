@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, max_new_tokens
-from kiwi_cas.extractors.settings import models_home, peft_quietly
+from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
+from kiwi_cas.extractors.settings import models_home
 
 
 class VllmBackend:
@@ -95,23 +95,13 @@ def source_grammar(source: str, labels: Sequence[str]) -> str:
     return "\n".join(rules)
 
 
+#: characters an EBNF string literal writes as escapes (other control characters as \\xHH)
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _literal(text: str) -> str:
     """A double-quoted EBNF string literal."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 32:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return '"' + "".join(_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 32 else ch) for ch in text) + '"'
 
 
 def merged_folder(base: Path, adapter: Path) -> Path:
@@ -127,12 +117,9 @@ def merged_folder(base: Path, adapter: Path) -> Path:
     if (target / "config.json").exists():
         return target
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    with peft_quietly():
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model = load_merged(ModelSource(base, adapter), torch.float32)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
