@@ -5,7 +5,10 @@ used to choose anything), then scores the held-out fold end to end and with gold
 Prints mean ± standard deviation over the folds that have finished; per-fold results go to
 ``OUT/fold-K.json`` so folds can run separately (``--fold K``), e.g. on different machines.
 
-    python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
+    python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N] [--keep-models]
+
+With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
+rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
 
 One fold takes ~20 min on a 2-core CPU (12 epochs over ~77 notes).
 """
@@ -31,23 +34,30 @@ def folds(n: int, k: int, seed: int = 0) -> list[list[int]]:
     return [sorted(order[i::k]) for i in range(k)]
 
 
-def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0) -> dict:
+def fold_notes(k: int, fold: int):
+    """(train notes, held-out notes) of one fold, split the same way in every script."""
+    from kiwi_cas.formats.documents import load_documents
+
+    docs = load_documents(TRAIN)
+    test_idx = set(folds(len(docs), k)[fold])
+    return ([d for i, d in enumerate(docs) if i not in test_idx], [d for i, d in enumerate(docs) if i in test_idx])
+
+
+def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0, keep_model: bool = False) -> dict:
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
     from kiwi_cas.extractors.config import BertConfig
     from kiwi_cas.extractors.bert.extractor import BertExtractor
     from kiwi_cas.extractors.bert.train import TrainConfig, train
-    from kiwi_cas.formats.documents import load_documents
 
-    docs = load_documents(TRAIN)
-    test_idx = set(folds(len(docs), k)[fold])
-    test = [d for i, d in enumerate(docs) if i in test_idx]
-    train_docs = [d for i, d in enumerate(docs) if i not in test_idx]
+    train_docs, test = fold_notes(k, fold)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        train(train_docs, [], Path(tmp) / "model", TrainConfig(epochs=epochs, context_tokens=context_tokens), log=lambda line: print(line, flush=True))
-        extractor = BertExtractor.from_config(BertConfig(model=Path(tmp) / "model", runtime="torch"))
+        model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
+        train(train_docs, [], model, TrainConfig(epochs=epochs, context_tokens=context_tokens),
+              log=lambda line: print(line, flush=True))
+        extractor = BertExtractor.from_config(BertConfig(model=model, runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
         given = extract_notes(extractor, [NoteInput(d.text, entities=list(d.annotations.entities)) for d in test])
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
@@ -67,11 +77,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--fold", type=int, default=None, help="run only this fold (0-based)")
     ap.add_argument("--context-tokens", type=int, default=0, help="left context read before each sentence")
+    ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if not (args.out / f"fold-{fold}.json").exists():
-            run_fold(args.folds, fold, args.epochs, args.out, args.context_tokens)
+            run_fold(args.folds, fold, args.epochs, args.out, args.context_tokens, args.keep_models)
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob("fold-*.json"))]
     print(f"{len(done)} of {args.folds} folds done")
     print("| metric | mean | std | per fold |")

@@ -124,8 +124,8 @@ def main() -> None:
     if stats is not None and stats.seconds:
         print(f"LLaMA ({extractor.backend_name}, constrained={extractor.constrained}): {stats.prompts} prompts, "
               f"{stats.prompts / stats.seconds:.2f} prompts/s, {stats.generated_tokens / stats.seconds:.1f} "
-              f"generated tokens/s" + (f", {stats.forward_passes} forward passes for {stats.generated_tokens} tokens"
-                                       if stats.forward_passes else "")
+              f"generated tokens/s" + (f", {stats.forward_passes} forward passes over {stats.positions} positions "
+                                       f"for {stats.generated_tokens} tokens" if stats.forward_passes else "")
               + f"; alignment dropped {dict(unaligned) or 'nothing'}")
 
 

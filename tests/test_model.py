@@ -73,3 +73,39 @@ def test_given_entities_are_kept_and_get_modifiers(extractor):
     rels = {(text[r.entity.start:r.entity.end], text[r.modifier.start:r.modifier.end]) for r in ext.relations}
     assert ("fever", "no") in rels and ("headache", "severe") in rels
     assert ("headache", "no") not in rels
+
+
+def test_link_modifiers_links_lone_modifiers_to_their_best_entity_only():
+    from kiwi_cas.extractors.bert.extractor import link_modifiers
+
+    # (modifier index, probability) per candidate pair: modifier 0 has two strong entities,
+    # modifier 1 only weak ones, modifier 2 none reaching the floor
+    candidates = [(0, 0.9), (0, 0.7), (1, 0.2), (1, 0.35), (1, 0.1), (2, 0.04)]
+    assert link_modifiers(candidates, 0.5, None) == [0, 1]
+    assert link_modifiers(candidates, 0.5, 0.05) == [0, 1, 3]
+    assert link_modifiers(candidates, 0.5, 0.4) == [0, 1]
+    assert link_modifiers(candidates, 0.3, 0.05) == [0, 1, 3]  # modifier 1 already linked: no second pair
+
+
+def test_decoding_rules_are_read_from_the_model_folder_without_a_new_export(tmp_path):
+    """Retuning a decoding rule in kiwi_model.json reuses the shipped ONNX graphs and takes effect."""
+    import shutil
+
+    from kiwi_cas.extractors.bert.extractor import BertExtractor
+    from kiwi_cas.extractors.bert.onnx_runtime import OnnxRuntime, onnx_folder
+    from kiwi_cas.extractors.bert.runtime import load_runtime
+
+    text = "Patient denies chest pain. Aspirin 81 mg daily."
+    model = tmp_path / "model"
+    shutil.copytree(default_model_path(), model)
+    assert onnx_folder(model) == model / "onnx"
+    base = extract_notes(BertExtractor(OnnxRuntime(model)), [NoteInput(text)])[0]
+    assert base.relations and base.modifiers
+
+    meta = json.loads((model / META_FILE).read_text())
+    meta.update(relation_threshold=1.01, attach_floor=None, drop_unlinked_modifiers=True)
+    (model / META_FILE).write_text(json.dumps(meta))
+    assert onnx_folder(model) == model / "onnx"  # no export: the graphs do not depend on decoding rules
+    strict = extract_notes(BertExtractor(load_runtime("onnx", model, "fp32")), [NoteInput(text)])[0]
+    assert strict.entities == base.entities
+    assert strict.relations == [] and strict.modifiers == []  # nothing reaches 1.01; lone modifiers dropped

@@ -79,7 +79,8 @@ class BertExtractor:
         encoded = self.runtime.encode(ids, mask)
         ent_lp, mod_lp = encoded.entity_log_probs, encoded.modifier_log_probs
         pair_rows: list[list[int]] = []
-        pair_refs: list[tuple[int, Span, Span]] = []
+        pair_refs: list[tuple[int, Span, int]] = []  # (text, entity, index into modifiers) per candidate pair
+        modifiers: list[tuple[int, Span]] = []  # (text, span), kept back until the relations are chosen
         for row, seg in enumerate(batch):
             n, first = len(seg.input_ids), seg.first
             inner = slice(first, n - 1)
@@ -87,7 +88,7 @@ class BertExtractor:
             ent_spans: list[tuple[int, int, str]] = []
             ent_objs: list[Span] = []
             if given is None:
-                for ts, te, label, conf in self._decode(ent_lp[row, inner], self.ent_tags):
+                for ts, te, label, conf in self._decode(ent_lp[row, inner], self.ent_tags, self.meta.entity_o_bias):
                     span = Span(offs[ts][0], offs[te][1], label, conf)
                     ent_spans.append((ts + first, te + first, label))
                     ent_objs.append(span)
@@ -99,21 +100,50 @@ class BertExtractor:
                         ent_spans.append((tok[0] + first, tok[1] + first, ent.label))
                         ent_objs.append(ent)
             mod_spans: list[tuple[int, int, str]] = []
-            mod_objs: list[Span] = []
-            for ts, te, label, conf in self._decode(mod_lp[row, inner], self.mod_tags):
+            for ts, te, label, conf in self._decode(mod_lp[row, inner], self.mod_tags, self.meta.modifier_o_bias):
                 mod_spans.append((ts + first, te + first, label))
-                mod_objs.append(Span(offs[ts][0], offs[te][1], label, conf))
-            results[seg.text_index].modifiers.extend(mod_objs)
+                modifiers.append((seg.text_index, Span(offs[ts][0], offs[te][1], label, conf)))
             rows, index = candidate_pairs(row, ent_spans, mod_spans)
             pair_rows.extend(rows)
-            pair_refs.extend((seg.text_index, ent_objs[ei], mod_objs[mi]) for ei, mi in index)
-        if pair_rows:
-            probs = self.runtime.score_pairs(encoded, np.asarray(pair_rows, dtype=np.int64))
-            for p, (ti, ent, mod) in zip(probs, pair_refs):
-                if p >= self.meta.relation_threshold:
-                    results[ti].relations.append(Relation(ent, mod, float(p)))
+            mod_base = len(modifiers) - len(mod_spans)
+            pair_refs.extend((seg.text_index, ent_objs[ei], mod_base + mi) for ei, mi in index)
+        probs = (self.runtime.score_pairs(encoded, np.asarray(pair_rows, dtype=np.int64)) if pair_rows
+                 else np.zeros(0, dtype=np.float32))
+        chosen = link_modifiers([(mi, p) for (_, _, mi), p in zip(pair_refs, probs)], self.meta.relation_threshold,
+                                self.meta.attach_floor)
+        linked = set()
+        for pair in chosen:
+            ti, ent, mi = pair_refs[pair]
+            results[ti].relations.append(Relation(ent, modifiers[mi][1], float(probs[pair])))
+            linked.add(mi)
+        for mi, (ti, mod) in enumerate(modifiers):
+            if mi in linked or not self.meta.drop_unlinked_modifiers:
+                results[ti].modifiers.append(mod)
 
     @staticmethod
-    def _decode(log_probs: np.ndarray, tagset: TagSet) -> list[tuple[int, int, str, float]]:
-        path = viterbi(log_probs, tagset)
-        return decode_spans(path, np.exp(log_probs), tagset)
+    def _decode(log_probs: np.ndarray, tagset: TagSet, o_bias: float = 0.0) -> list[tuple[int, int, str, float]]:
+        """Spans of the best valid BIO path; ``o_bias`` shifts the O tag's score (confidences stay unbiased)."""
+        scores = log_probs
+        if o_bias:
+            scores = log_probs.copy()
+            scores[:, 0] += o_bias
+        return decode_spans(viterbi(scores, tagset), np.exp(log_probs), tagset)
+
+
+def link_modifiers(candidates: list[tuple[int, float]], threshold: float, attach_floor: float | None) -> list[int]:
+    """Which candidate pairs become relations, given (modifier index, probability) per pair.
+
+    Every pair reaching ``threshold`` is a relation (a negation may cover several problems). A
+    modifier none of whose pairs reaches it is linked to its single best entity when that pair
+    reaches ``attach_floor``: in the training notes 3,866 of 3,919 modifiers are linked, so a
+    modifier found in the text is far more often attached weakly than not at all.
+    """
+    chosen = [i for i, (_, p) in enumerate(candidates) if p >= threshold]
+    if attach_floor is not None:
+        linked = {candidates[i][0] for i in chosen}
+        best: dict[int, int] = {}
+        for i, (mi, p) in enumerate(candidates):
+            if mi not in linked and p >= attach_floor and (mi not in best or p > candidates[best[mi]][1]):
+                best[mi] = i
+        chosen.extend(best.values())
+    return sorted(chosen)

@@ -22,7 +22,13 @@ class ModelMeta:
     modifier_labels: list[str] = field(default_factory=lambda: list(schema.MODIFIER_LABELS))
     max_tokens: int = 256
     context_tokens: int = 0  # left-context tokens read before each sentence (0: none)
-    relation_threshold: float = 0.5
+    # decoding rules, chosen by cross-validation on held-out folds (benchmarks/decoding.py); the
+    # defaults are the plain rules, so that a model folder written before them decodes as it did
+    relation_threshold: float = 0.5  # a pair whose probability reaches this is a relation
+    attach_floor: float | None = None  # a modifier left with no relation joins its best entity if that reaches this
+    drop_unlinked_modifiers: bool = False  # gold modifiers are almost always linked: drop the ones left alone
+    entity_o_bias: float = 0.0  # added to the O tag's log-probability before Viterbi (< 0: more entities)
+    modifier_o_bias: float = 0.0
     rel_dim: int = 256
     training: dict = field(default_factory=dict)
     dev_metrics: dict = field(default_factory=dict)

@@ -28,7 +28,7 @@ from kiwi_cas.extractors.bert.runtime import Encoded
 from kiwi_cas.extractors.settings import models_home
 
 ENCODER, PAIRS = "encoder.onnx", "pairs.onnx"
-FORMAT = "5"  # of the exported graphs; part of the cache key
+FORMAT = "6"  # of the exported graphs; part of the cache key
 
 
 class FastTokenizer:
@@ -55,11 +55,18 @@ class FastTokenizer:
 
 
 def weights_key(model_dir: Path) -> str:
+    """Hash of what the exported graphs are made from: the weights, the encoder config and the
+    parts of the meta that shape the network. Decoding rules in the meta are read at run time
+    and are not part of it, so retuning them never asks for a new export."""
+    import json
+
     h = hashlib.sha256(FORMAT.encode())
-    for name in ("model.safetensors", META_FILE, "config.json"):
+    for name in ("model.safetensors", "config.json"):
         with (model_dir / name).open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
+    meta = read_meta(model_dir)
+    h.update(json.dumps([meta.entity_labels, meta.modifier_labels, meta.rel_dim]).encode())
     return h.hexdigest()[:16]
 
 
@@ -170,7 +177,9 @@ class OnnxRuntime:
     def __init__(self, model_dir: Path, precision: str = "fp32", threads: int | None = None) -> None:
         import onnxruntime as ort
 
-        read_meta(model_dir)  # a folder that is no kiwi_cas model fails here, by name
+        # the model folder's meta, not the export's copy: its decoding rules may be retuned after an export;
+        # a folder that is no kiwi_cas model fails here, by name
+        self.meta = read_meta(model_dir)
         folder = onnx_folder(Path(model_dir))
         if not (folder / ENCODER).exists():
             folder = export(model_dir, folder)
@@ -182,7 +191,6 @@ class OnnxRuntime:
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(folder / ENCODER), options, providers=providers)
         self.pairs = ort.InferenceSession(str(folder / PAIRS), options, providers=providers)
-        self.meta = read_meta(folder)
         self.tokenizer = FastTokenizer(folder)
 
     def encode(self, ids: np.ndarray, mask: np.ndarray) -> Encoded:

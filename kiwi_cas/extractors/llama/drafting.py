@@ -56,6 +56,7 @@ class DraftDecoder:
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
         self.stats.forward_passes += 1
+        self.stats.positions += ids.numel()
         return self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                             use_cache=True).last_hidden_state
 

@@ -30,6 +30,7 @@ class GenStats:
     prompts: int = 0
     generated_tokens: int = 0
     forward_passes: int = 0  # where the backend counts them
+    positions: int = 0  # token positions run through the decoder, padding and rejected drafts included
     seconds: float = 0.0
 
 
