@@ -94,3 +94,30 @@ def test_evaluate_cli_with_gold_entities(tmp_path):
     assert report["ner"]["exact"]["micro"]["f1"] == 1.0  # the gold entities went through untouched
     assert report["re"]["exact"]["micro"]["n_gold"] == 12
     assert report["re"]["exact"]["micro"]["f1"] > 0.5
+
+
+def test_mention_replacement_keeps_context_labels_and_relations():
+    import random
+
+    from kiwi_cas.extractors.bert.augment import mention_pool, replace_mentions
+
+    text = "Patient denies chest pain. Left knee pain. She takes aspirin 81 mg daily."
+    spans = {s: Span(text.index(s), text.index(s) + len(s), label) for label, s in
+             [("problem", "chest pain"), ("problem", "Left knee pain"), ("drug", "aspirin")]}
+    mods = {s: Span(text.index(s), text.index(s) + len(s), label) for label, s in
+            [("negation", "denies"), ("bodyloc", "Left knee"), ("strength", "81 mg")]}
+    doc = Document("n", text, Extraction(list(spans.values()), list(mods.values()),
+                                         [Relation(spans["chest pain"], mods["denies"]),
+                                          Relation(spans["Left knee pain"], mods["Left knee"]),
+                                          Relation(spans["aspirin"], mods["81 mg"])]))
+    pool = {"problem": ["a rash on both hands"], "drug": ["Lasix"]}
+    assert set(mention_pool([doc])) == {"problem", "drug"}
+    new = replace_mentions(doc, pool, random.Random(0), share=1.0)
+    words = lambda d, spans: [d.text[s.start:s.end] for s in spans]  # noqa: E731
+    # the problem holding a body location is left alone; the free-standing ones are replaced
+    assert words(new, new.annotations.entities) == ["a rash on both hands", "Left knee pain", "Lasix"]
+    assert words(new, new.annotations.modifiers) == ["denies", "Left knee", "81 mg"]
+    assert [(new.text[r.entity.start:r.entity.end], new.text[r.modifier.start:r.modifier.end])
+            for r in new.annotations.relations] == [("a rash on both hands", "denies"), ("Left knee pain", "Left knee"),
+                                                     ("Lasix", "81 mg")]
+    assert replace_mentions(doc, pool, random.Random(0), share=0.0) is doc

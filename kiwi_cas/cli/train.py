@@ -32,10 +32,13 @@ def train() -> None:
 @click.option("--seed", default=13, show_default=True)
 @click.option("--context-tokens", type=click.IntRange(min=0, max=128), default=0, show_default=True,
               help="Read up to this many tokens of the previous sentence before each sentence (0: none).")
+@click.option("--augment", type=click.FloatRange(min=0, max=1), default=0.0, show_default=True,
+              help="Each epoch, replace this share of free-standing entity mentions with other mentions of the same "
+                   "type from the training notes (mention replacement).")
 @click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
-def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, context_tokens, name,
-               typesystems) -> None:
+def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, context_tokens, augment,
+               name, typesystems) -> None:
     """Fine-tune the BERT extractor.
 
     \b
@@ -54,7 +57,7 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
         dev = [docs[i] for i in sorted(dev_idx)]
         docs = [d for i, d in enumerate(docs) if i not in dev_idx]
     config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed,
-                         context_tokens=context_tokens, name=name)
+                         context_tokens=context_tokens, augment=augment, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
     run_train(docs, dev, outdir, config, base_model=base_model, source=source,
               log=lambda line: click.echo(line, err=True))

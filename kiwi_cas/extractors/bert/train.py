@@ -23,6 +23,7 @@ from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warm
 
 from kiwi_cas import __version__
 from kiwi_cas.core.evaluate import evaluate
+from kiwi_cas.extractors.bert.augment import mention_pool, replace_mentions
 from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
@@ -45,6 +46,7 @@ class TrainConfig:
     warmup: float = 0.1
     seed: int = 13
     rel_weight: float = 1.0
+    augment: float = 0.0  # share of free-standing entity mentions replaced, drawn anew each epoch (augment.py)
     name: str = "kiwi-minilm-mtsamples"
 
 
@@ -150,11 +152,15 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     ce = nn.CrossEntropyLoss(ignore_index=-100)
     bce = nn.BCEWithLogitsLoss()
     rng = random.Random(config.seed)
+    pool, aug_rng = mention_pool(train_docs), random.Random(config.seed + 1)
     best_state, best_score, best_metrics, history = None, -1.0, {}, []
     started = time.time()
     for epoch in range(1, config.epochs + 1):
         net.train()
         t0 = time.time()
+        if config.augment > 0:
+            examples = build_examples([replace_mentions(d, pool, aug_rng, config.augment) for d in train_docs],
+                                      tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens)
         # length-bucketed shuffled batches: similar lengths pad less
         idx = list(range(len(examples)))
         rng.shuffle(idx)
