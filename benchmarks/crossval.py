@@ -11,7 +11,7 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
 rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
 
-One fold takes ~20 min on a 2-core CPU (12 epochs over ~77 notes).
+One fold takes ~10 min on a 2-core CPU with nothing else running (12 epochs over ~77 notes).
 """
 
 from __future__ import annotations
