@@ -5,8 +5,8 @@ used to choose anything), then scores the held-out fold end to end and with gold
 Prints mean ± standard deviation over the folds that have finished; per-fold results go to
 ``OUT/fold-K.json`` so folds can run separately (``--fold K``), e.g. on different machines.
 
-    python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N] [--augment SHARE]
-                                        [--keep-models]
+    python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
+                                        [--augment SHARE] [--lr LR] [--keep-models]
 
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
 rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
@@ -45,7 +45,7 @@ def fold_notes(k: int, fold: int):
 
 
 def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0, keep_model: bool = False,
-             augment: float = 0.0) -> dict:
+             augment: float = 0.0, lr: float = 1e-4) -> dict:
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
@@ -57,7 +57,8 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
-        train(train_docs, [], model, TrainConfig(epochs=epochs, context_tokens=context_tokens, augment=augment),
+        train(train_docs, [], model, TrainConfig(epochs=epochs, context_tokens=context_tokens, augment=augment,
+                                                     lr=lr, head_lr=10 * lr),
               log=lambda line: print(line, flush=True))
         extractor = BertExtractor.from_config(BertConfig(model=model, runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
@@ -65,7 +66,7 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
     result = {"fold": fold, "folds": k, "epochs": epochs, "context_tokens": context_tokens, "augment": augment,
-              "train_notes": len(train_docs), "test_notes": len(test),
+              "lr": lr, "train_notes": len(train_docs), "test_notes": len(test),
               "minutes": round((time.time() - t0) / 60, 1), "ner": r["ner"]["exact"]["micro"]["f1"],
               "modifier": r["modifier"]["exact"]["micro"]["f1"], "re": r["re"]["exact"]["micro"]["f1"],
               "re_given": g["re"]["exact"]["micro"]["f1"]}
@@ -81,12 +82,14 @@ def main() -> None:
     ap.add_argument("--fold", type=int, default=None, help="run only this fold (0-based)")
     ap.add_argument("--context-tokens", type=int, default=0, help="left context read before each sentence")
     ap.add_argument("--augment", type=float, default=0.0, help="share of entity mentions replaced (mention replacement)")
+    ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if not (args.out / f"fold-{fold}.json").exists():
-            run_fold(args.folds, fold, args.epochs, args.out, args.context_tokens, args.keep_models, args.augment)
+            run_fold(args.folds, fold, args.epochs, args.out, args.context_tokens, args.keep_models, args.augment,
+                     args.lr)
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob("fold-*.json"))]
     print(f"{len(done)} of {args.folds} folds done")
     print("| metric | mean | std | per fold |")

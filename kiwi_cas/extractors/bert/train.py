@@ -152,7 +152,8 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     ce = nn.CrossEntropyLoss(ignore_index=-100)
     bce = nn.BCEWithLogitsLoss()
     rng = random.Random(config.seed)
-    pool, aug_rng = mention_pool(train_docs), random.Random(config.seed + 1)
+    pool = mention_pool(train_docs) if config.augment > 0 else {}
+    aug_rng = random.Random(config.seed + 1)
     best_state, best_score, best_metrics, history = None, -1.0, {}, []
     started = time.time()
     for epoch in range(1, config.epochs + 1):
