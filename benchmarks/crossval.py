@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--fold", type=int, default=None, help="run only this fold (0-based)")
     ap.add_argument("--context-tokens", type=int, default=0, help="left context read before each sentence")
-    ap.add_argument("--augment", type=float, default=0.0, help="share of entity mentions replaced (mention replacement)")
+    ap.add_argument("--augment", type=float, default=0.0, help="share of entity mentions replaced each epoch")
     ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     args = ap.parse_args()
