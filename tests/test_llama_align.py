@@ -111,3 +111,72 @@ def test_kiwi_stop_marker_is_cut():
 
     assert _cut('No <span class="problem">fever</span>. <EOS> ### Input Text: more', "<EOS>") == \
         'No <span class="problem">fever</span>. '
+
+
+# the joint (one-pass) format: entity tags carry their modifiers as attributes
+JOINT = {"problem": ("negation", "bodyloc", "severity"), "drug": ("dosage",), "test": (), "treatment": ()}
+
+
+@pytest.mark.parametrize("text,ok", [
+    (' Patient denies <span class="problem" negation="denies" bodyloc="chest">chest pain</span>.', True),
+    (' Patient denies <span class="problem">chest pain</span>.', True),
+    (' Patient denies <span class="problem" negation="denies">chest pain.', False),  # unclosed
+    (' Patient denies <span class="problem" dosage="denies">chest pain</span>.', None),  # a drug's modifier
+    (' Patient denies <span class="test" negation="denies">chest pain</span>.', None),  # test offers none here
+    (' Patient denies <span class="problem" negation="den"ies">chest pain</span>.', None),  # a quote in a value
+    (' Patient denies <span class="problem" negation=denies>chest pain</span>.', None),  # unquoted
+    (' Patient denies <span class="problem"' + ' negation="x"' * 9 + '>chest pain</span>.', None),  # 9 attributes
+    (' Patient denies <span class="problem" negation="' + "x" * 61 + '">chest pain</span>.', None),  # too long
+])
+def test_joint_automaton(text, ok):
+    source = " Patient denies chest pain."
+    g = TagGrammar(("problem", "test", "drug", "treatment"), JOINT)
+    states = advance({(0, False, ""), (1, False, "")}, text, source, g)
+    if ok is None:
+        assert not states
+    else:
+        assert bool(states) and finished(states, source) == ok
+
+
+def test_joint_draft_guesses_the_end_of_a_tag_after_a_value():
+    from kiwi_cas.extractors.llama.constrained import TagFollower
+
+    g = TagGrammar(("problem",), JOINT)
+    f = TagFollower(None, " No pain.", g, eos_id=0, constrained=True)
+    f.states = advance(f.states, ' No <span class="problem" negation="No"', f.source, g)
+    assert f.draft().startswith('>pain.')
+
+
+def test_joint_output_links_each_modifier_at_the_occurrence_nearest_its_entity():
+    src = "No fever, no chest pain today."
+    out = (' No <span class="problem" negation="no">fever</span>, no <span class="problem" negation="NO" '
+           'bodyloc="chest" severity="crushing">chest pain</span> today.')
+    a = align(src, out, ENT, attributes=JOINT)
+    links = {(src[e[0]:e[1]], src[m[0]:m[1]], m[2], m[0]) for e, m in a.links}
+    assert links == {("fever", "No", "negation", 0), ("chest pain", "no", "negation", 10),
+                     ("chest pain", "chest", "bodyloc", 13)}
+    assert dict(a.dropped) == {"unaligned": 1}  # "crushing" is not in the text
+
+
+def test_joint_format_round_trips_the_gold_annotations(tmp_path):
+    """Gold -> joint training target -> aligner gives the gold entities, modifiers and relations back."""
+    from kiwi_cas.core import schema
+    from kiwi_cas.core.spans import Document, Extraction, Relation, Span
+    from kiwi_cas.core.splitter import split_sentences
+    from kiwi_cas.extractors.llama.train import joint_pairs
+
+    text = "She denies severe chest pain. Aspirin 81 mg daily was started; no fever."
+    pain, asp, fever = Span(18, 28, "problem"), Span(30, 37, "drug"), Span(66, 71, "problem")
+    mods = [Span(4, 10, "negation"), Span(11, 17, "severity"), Span(18, 23, "bodyloc"), Span(38, 43, "strength"),
+            Span(44, 49, "frequency"), Span(63, 65, "negation")]
+    rels = [Relation(pain, m) for m in mods[:3]] + [Relation(asp, m) for m in mods[3:5]] + [Relation(fever, mods[5])]
+    doc = Document("d", text, Extraction([pain, asp, fever], mods, rels))
+    got_ents, got_rels = set(), set()
+    prompts = PromptSet(ner="{}", re={}, joint="{}")
+    for (s, e), (_, target) in zip(split_sentences(text), joint_pairs([doc], prompts)):
+        a = align(text[s:e], target, set(schema.ENTITY_LABELS), attributes=schema.ALLOWED_PAIRS)
+        got_ents |= {(x + s, y + s, label) for x, y, label in a.spans}
+        got_rels |= {((x + s, y + s, l), (p + s, q + s, m)) for (x, y, l), (p, q, m) in a.links}
+        assert not a.dropped
+    assert got_ents == {x.key() for x in doc.annotations.entities}
+    assert got_rels == {(r.entity.key(), r.modifier.key()) for r in rels}

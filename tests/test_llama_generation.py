@@ -113,15 +113,12 @@ def test_vllm_backend_matches_constraints():
         assert 0 <= s.start < s.end <= len("Patient denies chest pain.")
 
 
-def test_a_folder_without_kiwi_metadata_runs_with_kiwis_exact_prompts(tmp_path):
-    """The official Kiwi LLaMA-3 weights come as a plain causal-LM folder: no kiwi_model.json, no
-    templates. Such a folder is run with Kiwi's own prompts; here a tiny randomly initialised Llama
-    (with the shipped base's tokenizer) stands in for the 8B weights."""
+def _tiny_llama(folder):
+    """A tiny randomly initialised Llama with the shipped base's tokenizer, saved as a full model folder."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig as HFLlamaConfig, LlamaForCausalLM
 
     from kiwi_cas.extractors.llama.base_model import base_path
-    from kiwi_cas.extractors.llama.prompts import PromptSet
 
     tokenizer = AutoTokenizer.from_pretrained(base_path())
     torch.manual_seed(0)
@@ -129,9 +126,18 @@ def test_a_folder_without_kiwi_metadata_runs_with_kiwis_exact_prompts(tmp_path):
                                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                                           max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
                                           eos_token_id=tokenizer.eos_token_id))
-    folder = tmp_path / "kiwi-llama-like"
     tiny.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_folder_without_kiwi_metadata_runs_with_kiwis_exact_prompts(tmp_path):
+    """The official Kiwi LLaMA-3 weights come as a plain causal-LM folder: no kiwi_model.json, no
+    templates. Such a folder is run with Kiwi's own prompts; here a tiny randomly initialised Llama
+    (with the shipped base's tokenizer) stands in for the 8B weights."""
+    from kiwi_cas.extractors.llama.prompts import PromptSet
+
+    folder = _tiny_llama(tmp_path / "kiwi-llama-like")
     assert not (folder / "kiwi_model.json").exists()
 
     ex = LlamaExtractor.from_config(LlamaConfig(model=folder, backend="transformers"))
@@ -151,3 +157,42 @@ def test_a_folder_without_kiwi_metadata_runs_with_kiwis_exact_prompts(tmp_path):
     seen.clear()
     ex.extract([sentence], entities=[[Span(15, 25, "problem")]])
     assert seen == [kiwi.re_prompt(sentence, 15, 25, "problem")]
+
+
+def test_a_joint_format_folder_costs_one_prompt_per_sentence(tmp_path):
+    """Templates with a ``joint`` entry switch the extractor to the one-pass format: one prompt per
+    sentence, constrained to the sentence with entity tags whose attributes name their modifiers.
+    With entities given, every relation ends on a given entity."""
+    import json
+
+    from kiwi_cas.core.spans import Span
+    from kiwi_cas.core import schema
+    from kiwi_cas.extractors.llama.constrained import TagGrammar, advance
+    from kiwi_cas.extractors.llama.train import JOINT_TEMPLATE, SHORT_TEMPLATES
+
+    folder = _tiny_llama(tmp_path / "joint")
+    (folder / "kiwi_prompts.json").write_text(json.dumps(dict(SHORT_TEMPLATES, joint=JOINT_TEMPLATE)))
+    ex = LlamaExtractor.from_config(LlamaConfig(model=folder, backend="transformers"))
+    seen, outputs = [], []
+
+    def spy(reqs, constrained):
+        seen.extend(reqs)
+        outputs.extend(generate(reqs, constrained))
+        return outputs[-len(reqs):]
+
+    generate, ex.backend.generate = ex.backend.generate, spy
+    sentences = ["Patient denies chest pain.", "Aspirin 81 mg daily."]
+    results = ex.extract(sentences)
+    assert [r.prompt for r in seen] == [JOINT_TEMPLATE.replace("{}", s, 1) for s in sentences]
+    for sentence, out, res in zip(sentences, outputs, results):
+        # a random model, held by the constraint to a prefix of the sentence with well-formed joint tags
+        # (it may run out of tokens writing attributes)
+        assert advance({(0, False, ""), (1, False, "")}, out, " " + sentence,
+                       TagGrammar(schema.ENTITY_LABELS, schema.ALLOWED_PAIRS))
+        for span in res.entities + res.modifiers:
+            assert 0 <= span.start < span.end <= len(sentence)
+    seen.clear()
+    given = [Span(15, 25, "problem")]
+    [res] = ex.extract(sentences[:1], entities=[given])
+    assert len(seen) == 1 and res.entities == given
+    assert all(r.entity == given[0] for r in res.relations)

@@ -58,15 +58,29 @@ GRAMMAR_CASES = [  # (output, admitted) for the source ' No "fever".' with probl
 ]
 
 
-def test_vllm_grammar_admits_exactly_well_formed_tagged_source():
+JOINT_CASES = [  # the joint format: problem tags may carry negation attributes, test tags none
+    (' No <span class="problem" negation="No">"fever"</span>.', True),
+    (' No <span class="problem">"fever"</span>.', True),
+    (' No <span class="test" negation="No">"fever"</span>.', False),  # not a test's modifier here
+    (' No <span class="problem" bodyloc="No">"fever"</span>.', False),  # not offered
+    (' No <span class="problem" negation="N"o">"fever"</span>.', False),  # a quote inside a value
+    (' No <span class="problem"' + ' negation="No"' * 8 + '>"fever"</span>.', True),
+    (' No <span class="problem"' + ' negation="No"' * 9 + '>"fever"</span>.', False),  # more than 8
+]
+
+
+@pytest.mark.parametrize("attributes,cases", [(None, GRAMMAR_CASES), ({"problem": ("negation",)}, JOINT_CASES)],
+                         ids=["kiwi", "joint"])
+def test_vllm_grammar_admits_exactly_well_formed_tagged_source(attributes, cases):
     """The grammar given to vLLM, checked by xgrammar itself (the engine vLLM runs it with)."""
+    labels = ["problem", "negation"] if attributes is None else ["problem", "test"]
     script = (
         "import json, sys\n"
         "from xgrammar.testing import _is_grammar_accept_string as accepts\n"
         "from kiwi_cas.extractors.llama.backends.vllm import source_grammar\n"
-        "grammar = source_grammar(' No \"fever\".', ['problem', 'negation'])\n"
+        f"grammar = source_grammar(' No \"fever\".', {labels!r}, {attributes!r})\n"
         "print(json.dumps([accepts(grammar, text) for text in json.load(sys.stdin)]))\n")
     proc = subprocess.run([str(VLLM_CLI.parent / "python"), "-c", script],
-                          input=json.dumps([c for c, _ in GRAMMAR_CASES]), capture_output=True, text=True, timeout=300)
+                          input=json.dumps([c for c, _ in cases]), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [ok for _, ok in GRAMMAR_CASES]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [ok for _, ok in cases]

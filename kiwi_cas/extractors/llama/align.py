@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-_TAG = re.compile(r'<span\s+class\s*=\s*["\']?([A-Za-z_\-]+)["\']?\s*>|</span\s*>', re.IGNORECASE)
+_TAG = re.compile(r'<span\s+class\s*=\s*["\']?([A-Za-z_\-]+)["\']?((?:\s+[A-Za-z_\-]+\s*=\s*"[^"\n]*")*)\s*>'
+                  r'|</span\s*>', re.IGNORECASE)
+_ATTR = re.compile(r'([A-Za-z_\-]+)\s*=\s*"([^"\n]*)"')
 
 
 @dataclass
@@ -21,11 +23,13 @@ class Tagged:
     label: str
     start: int  # offsets into the tag-free output text
     end: int
+    attributes: list[tuple[str, str]] = field(default_factory=list)  # joint format: (modifier label, text)
 
 
 @dataclass
 class Alignment:
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # offsets into the source sentence
+    links: list[tuple[tuple[int, int, str], tuple[int, int, str]]] = field(default_factory=list)  # joint: (entity, modifier)
     dropped: Counter = field(default_factory=Counter)  # reason -> count
 
 
@@ -33,7 +37,7 @@ def parse_tags(output: str) -> tuple[str, list[Tagged], Counter]:
     """Strip tags from ``output``; return the plain text, the tagged ranges in it and problems seen."""
     plain: list[str] = []
     length = 0
-    stack: list[tuple[str, int]] = []
+    stack: list[tuple[str, int, list[tuple[str, str]]]] = []
     found: list[Tagged] = []
     problems: Counter = Counter()
     pos = 0
@@ -43,10 +47,11 @@ def parse_tags(output: str) -> tuple[str, list[Tagged], Counter]:
         length += len(chunk)
         pos = m.end()
         if m.group(1) is not None:
-            stack.append((m.group(1).lower(), length))
+            attrs = [(k.lower(), v) for k, v in _ATTR.findall(m.group(2) or "")]
+            stack.append((m.group(1).lower(), length, attrs))
         elif stack:
-            label, start = stack.pop()
-            found.append(Tagged(label, start, length))
+            label, start, attrs = stack.pop()
+            found.append(Tagged(label, start, length, attrs))
         else:
             problems["unopened_close"] += 1
     plain.append(output[pos:])
@@ -74,10 +79,14 @@ def _norm(text: str) -> tuple[str, list[int]]:
     return "".join(out), index
 
 
-def align(source: str, output: str, allowed: set[str] | frozenset[str], ignore: set[str] = frozenset()) -> Alignment:
+def align(source: str, output: str, allowed: set[str] | frozenset[str], ignore: set[str] = frozenset(),
+          attributes: dict[str, tuple[str, ...]] | None = None) -> Alignment:
     """Spans of ``allowed`` labels from a tagged ``output``, placed in ``source``.
 
     Tags of ``ignore`` labels (the pre-marked main entity of an RE prompt) are skipped silently.
+    With ``attributes`` (the joint format: tag label -> modifier labels it may carry), each
+    placed tag's attributes become modifiers linked to it, each at the occurrence of its text
+    nearest to the tagged span (``links``).
     """
     result = Alignment()
     plain, tagged, problems = parse_tags(output)
@@ -115,8 +124,42 @@ def align(source: str, output: str, allowed: set[str] | frozenset[str], ignore: 
             continue
         taken.append(span)
         result.spans.append((span[0], span[1], t.label))
+        if attributes is not None:
+            _link(result, (span[0], span[1], t.label), t.attributes, attributes.get(t.label, ()), source, src_n,
+                  src_idx)
     result.spans.sort()
     return result
+
+
+def _link(result: Alignment, entity: tuple[int, int, str], attrs: list[tuple[str, str]], allowed: tuple[str, ...],
+          source: str, src_n: str, src_idx: list[int]) -> None:
+    """Place a joint tag's modifiers (label, text) near its entity and record the links."""
+    for label, text in attrs:
+        if label not in allowed:
+            result.dropped["invented_class"] += 1
+            continue
+        target, _ = _norm(text.strip())
+        if not target.strip():
+            result.dropped["empty"] += 1
+            continue
+        best = None
+        for m in re.finditer(re.escape(target), src_n):
+            p, q = m.start(), m.start() + len(target)
+            if not _word_bounded(src_n, p, q):
+                continue
+            s, e = src_idx[p], src_idx[q - 1] + 1
+            if s < entity[1] and entity[0] < e and not _nested((s, e), entity[:2]):
+                continue  # a modifier crossing its entity's edge
+            gap = max(entity[0] - e, s - entity[1], 0)
+            key = (gap, s > entity[0])  # nearest; on a tie the one before the entity (cues precede)
+            if best is None or key < best[0]:
+                best = (key, (s, e, label))
+        if best is None:
+            result.dropped["unaligned"] += 1
+            continue
+        if best[1] in (link[1] for link in result.links if link[0] == entity):
+            continue
+        result.links.append((entity, best[1]))
 
 
 def _nested(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -5,6 +5,10 @@ whether a tag is open or half-written. A token is allowed when its text keeps th
 valid "source + tags" prefix; the allowed set, when it is needed, comes from walking a trie of
 the vocabulary's token strings together with the automaton. Hallucinated words become impossible, and
 EOS is allowed only once the whole source has been written with every tag closed.
+
+In the joint (one-pass) format an opening tag may carry attributes, one per modifier of the
+entity: ``<span class="problem" negation="no" bodyloc="chest">``; only the modifier labels
+allowed for that entity type are admitted as names, and a value is any text without a quote.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+MAX_VALUE = 60  # characters in one attribute value (a modifier's text; the longest gold one has 59)
+MAX_ATTRIBUTES = 8  # attributes on one tag (modifiers of one entity; 5 of 3,629 gold entities have more)
 
 State = tuple[int, bool, str]  # (source chars written, a span is open, partial tag text)
 
@@ -35,9 +42,13 @@ class TokenTrie:
 
 @dataclass
 class TagGrammar:
-    """The tag strings one sequence may insert."""
+    """The tag strings one sequence may insert.
+
+    ``attributes`` (joint format): tag label -> the attribute names its opening tag may carry.
+    """
 
     labels: tuple[str, ...]
+    attributes: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         self.open_tag_order = tuple(f'<span class="{label}">' for label in self.labels)
@@ -45,6 +56,33 @@ class TagGrammar:
         self.close_tag = "</span>"
         self.open_prefixes = {t[:i] for t in self.open_tags for i in range(1, len(t) + 1)}
         self.close_prefixes = {self.close_tag[:i] for i in range(1, len(self.close_tag) + 1)}
+        heads = {f'<span class="{label}"': label for label in self.labels}
+        self._heads = heads
+        self._names = {label: tuple(f' {n}="' for n in (self.attributes or {}).get(label, ())) for label in self.labels}
+
+    def open_tag(self, text: str) -> str | None:
+        """``complete`` if ``text`` is a whole opening tag, ``prefix`` if it can still become one, else None."""
+        if not self.attributes:
+            return "complete" if text in self.open_tags else "prefix" if text in self.open_prefixes else None
+        if len(text) <= max(map(len, self._heads), default=0) and any(h.startswith(text) for h in self._heads):
+            return "prefix"
+        head = next((h for h in self._heads if text.startswith(h)), None)
+        if head is None:
+            return None
+        rest, names = text[len(head):], self._names[self._heads[head]]
+        for _ in range(MAX_ATTRIBUTES + 1):
+            if not rest:
+                return "prefix"
+            if rest == ">":
+                return "complete"
+            name = next((n for n in names if rest.startswith(n)), None)
+            if name is None:
+                return "prefix" if any(n.startswith(rest) for n in names) else None
+            end = rest.find('"', len(name))
+            if end < 0:
+                return "prefix" if "\n" not in rest and len(rest) - len(name) <= MAX_VALUE else None
+            rest = rest[end + 1:]
+        return None
 
 
 def step(state: State, ch: str, source: str, grammar: TagGrammar) -> list[State]:
@@ -59,9 +97,10 @@ def step(state: State, ch: str, source: str, grammar: TagGrammar) -> list[State]
             elif cand in grammar.close_prefixes:
                 out.append((pos, True, cand))
         else:
-            if cand in grammar.open_tags:
+            kind = grammar.open_tag(cand)
+            if kind == "complete":
                 out.append((pos, True, ""))
-            elif cand in grammar.open_prefixes:
+            elif kind == "prefix":
                 out.append((pos, False, cand))
         return out
     if pos < len(source) and source[pos] == ch:
@@ -151,5 +190,7 @@ class TagFollower:
             return rest
         if is_open:
             return self.grammar.close_tag[len(buf):] + rest
-        guess = next((t for t in self.grammar.open_tag_order if t.startswith(buf)), buf)
+        guess = next((t for t in self.grammar.open_tag_order if t.startswith(buf)), None)
+        if guess is None:  # inside a joint tag's attributes: after a closed value the tag most likely ends
+            return ">" + rest if buf.endswith('"') and self.grammar.open_tag(buf + ">") == "complete" else ""
         return guess[len(buf):] + rest

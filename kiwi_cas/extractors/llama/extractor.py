@@ -5,6 +5,10 @@ sentence (entity pre-marked) with that entity's modifiers tagged, from its type'
 Outputs are aligned back to character offsets (see ``align``); what cannot be placed is
 dropped and counted, per text, in ``Extraction.unaligned``. The model knows nothing of UIMA.
 
+A model trained here with ``--format joint`` (its templates hold a ``joint`` template)
+answers both steps in one pass per sentence: its entity tags list their modifiers as
+attributes, so a note costs one prompt per sentence.
+
 A model folder is either a kiwi_cas LLaMA folder (``kiwi_model.json`` naming its base and
 holding a LoRA adapter and its own templates) or any full causal-LM folder, e.g. the
 official Kiwi LLaMA-3 weights, run with Kiwi's exact templates.
@@ -79,6 +83,8 @@ class LlamaExtractor:
                 contexts: Sequence[str] | None = None) -> list[Extraction]:
         """One sentence per prompt, as Kiwi was trained: ``contexts`` are not read."""
         texts = list(texts)
+        if self.prompts.joint is not None:
+            return self._extract_joint(texts, entities)
         results = [Extraction() for _ in texts]
         if entities is None:
             lead = _lead(self.prompts.ner)
@@ -104,17 +110,58 @@ class LlamaExtractor:
             a = align(texts[i], out, set(schema.ALLOWED_PAIRS[ent.label]), ignore={ent.label})
             res = results[i]
             res.unaligned.update({f"re_{k}": v for k, v in a.dropped.items()})
-            known = {m.key(): m for m in res.modifiers}
             for s, e, label in a.spans:
                 if s < ent.end and ent.start < e and not (ent.start <= s and e <= ent.end):
                     res.unaligned["re_crosses_entity"] += 1
                     continue
-                mod = known.get((s, e, label))
-                if mod is None:
-                    mod = known[(s, e, label)] = Span(s, e, label)
-                    res.modifiers.append(mod)
-                res.relations.append(Relation(ent, mod))
+                _link(res, ent, (s, e, label))
         return results
+
+    def _extract_joint(self, texts: list[str], entities: Sequence[Sequence[Span]] | None) -> list[Extraction]:
+        """One prompt per sentence; entity tags carry their modifiers as attributes.
+
+        With ``entities`` given, the model still tags entities itself; each of its modifier
+        links moves to the given entity of the same type that overlaps the tagged one most,
+        and links whose entity matches none are dropped (counted).
+        """
+        lead = _lead(self.prompts.joint or "")
+        reqs = [GenRequest(self.prompts.joint_prompt(t), lead + t, schema.ENTITY_LABELS, schema.ALLOWED_PAIRS)
+                for t in texts]
+        results = []
+        for i, (text, out) in enumerate(zip(texts, self._generate(reqs))):
+            a = align(text, out, set(schema.ENTITY_LABELS), attributes=schema.ALLOWED_PAIRS)
+            res = Extraction()
+            res.unaligned.update({f"joint_{k}": v for k, v in a.dropped.items()})
+            if entities is None:
+                res.entities = [Span(s, e, label) for s, e, label in a.spans]
+            else:
+                res.entities = list(entities[i])
+            by_key = {x.key(): x for x in res.entities}
+            for ent_key, mod_key in a.links:
+                ent = by_key.get(ent_key) or _best_overlap(ent_key, res.entities)
+                if ent is None:
+                    res.unaligned["joint_entity_not_given"] += 1
+                    continue
+                _link(res, ent, mod_key)
+            results.append(res)
+        return results
+
+
+def _link(res: Extraction, entity: Span, modifier: tuple[int, int, str]) -> None:
+    """Add the relation entity -> modifier, reusing the modifier span if another entity found it too."""
+    mod = next((m for m in res.modifiers if m.key() == modifier), None)
+    if mod is None:
+        mod = Span(*modifier)
+        res.modifiers.append(mod)
+    if not any(r.entity == entity and r.modifier == mod for r in res.relations):
+        res.relations.append(Relation(entity, mod))
+
+
+def _best_overlap(key: tuple[int, int, str], entities: list[Span]) -> Span | None:
+    s, e, label = key
+    best = max(((min(e, x.end) - max(s, x.start), x) for x in entities if x.label == label),
+               key=lambda t: t[0], default=None)
+    return best[1] if best is not None and best[0] > 0 else None
 
 
 def _cut(output: str, stop: str) -> str:

@@ -2,8 +2,10 @@
 
 Instruction pairs are built as Kiwi built them: one NER pair per sentence (the sentence
 rewritten with entity tags) and one RE pair per entity (the entity pre-marked; the
-output also tags that entity's modifiers). A model fine-tuned here uses short templates,
-stored with it. On CPU a full pass over the corpus takes hours, so ``--max-examples``
+output also tags that entity's modifiers). ``--format joint`` trains kiwi_cas's one-pass
+format instead: one pair per sentence, each entity tag listing its modifiers as attributes,
+so a note costs one prompt per sentence instead of one per sentence and one per entity.
+A model fine-tuned here uses short templates, stored with it. On CPU a full pass over the corpus takes hours, so ``--max-examples``
 samples a seeded subset and ``--max-minutes`` bounds the run; both are recorded.
 """
 
@@ -35,6 +37,9 @@ SHORT_TEMPLATES = {
         for ent, mods in schema.ALLOWED_PAIRS.items()
     },
 }
+JOINT_TEMPLATE = ("Tag each problem, test, drug and treatment with <span class=\"TYPE\">, its modifiers as "
+                  "attributes (MODIFIER=\"text\").\nText: {}\nTagged:")
+FORMATS = ("kiwi", "joint")
 
 
 @dataclass
@@ -51,6 +56,7 @@ class LlamaTrainConfig:
     max_minutes: float = 0.0  # 0: no limit
     seed: int = 13
     name: str = "kiwi-smollm2-135m-mtsamples"
+    format: str = "kiwi"  # "kiwi": NER + RE pairs (Kiwi's two steps); "joint": one pair per sentence
 
 
 def instruction_pairs(docs: list[Document], prompts: PromptSet) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -75,6 +81,28 @@ def instruction_pairs(docs: list[Document], prompts: PromptSet) -> tuple[list[tu
     return ner, re_pairs
 
 
+def joint_pairs(docs: list[Document], prompts: PromptSet) -> list[tuple[str, str]]:
+    """(prompt, target) per sentence in the joint format: entity tags carry their modifiers as attributes."""
+    pairs = []
+    for doc in docs:
+        ann = doc.annotations
+        rel_mods: dict[tuple, list] = {}
+        for r in ann.relations:
+            rel_mods.setdefault(r.entity.key(), []).append(r.modifier)
+        for s, e in split_sentences(doc.text):
+            sent = doc.text[s:e]
+            spans, attrs = [], {}
+            for ent in (x for x in ann.entities if s <= x.start and x.end <= e):
+                key = (ent.start - s, ent.end - s, ent.label)
+                spans.append(key)
+                mods = sorted((m for m in rel_mods.get(ent.key(), []) if s <= m.start and m.end <= e),
+                              key=lambda m: (m.start, m.end))
+                attrs[key] = [(m.label, " ".join(doc.text[m.start:m.end].split())) for m in mods
+                              if '"' not in doc.text[m.start:m.end]]
+            pairs.append((prompts.joint_prompt(sent), " " + mark(sent, spans, attrs)))
+    return pairs
+
+
 def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, base: Path | None = None,
                 source: str = "", log: Callable[[str], None] = print) -> dict:
     from peft import LoraConfig, get_peft_model
@@ -86,14 +114,22 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     base = Path(base) if base else prepare_base()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / TEMPLATE_FILE).write_text(json.dumps(SHORT_TEMPLATES, indent=1) + "\n")
+    if config.format not in FORMATS:
+        raise ValueError(f"format {config.format!r}: choose one of {FORMATS}")
+    templates = dict(SHORT_TEMPLATES, joint=JOINT_TEMPLATE) if config.format == "joint" else SHORT_TEMPLATES
+    (out_dir / TEMPLATE_FILE).write_text(json.dumps(templates, indent=1) + "\n")
     prompts = PromptSet.load(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    ner, rel = instruction_pairs(docs, prompts)
     rng = random.Random(config.seed)
-    rng.shuffle(ner)
-    rng.shuffle(rel)
-    n_re = min(len(rel), int(config.max_examples * config.re_share))
+    if config.format == "joint":
+        ner, rel = joint_pairs(docs, prompts), []
+        rng.shuffle(ner)
+        n_re = 0
+    else:
+        ner, rel = instruction_pairs(docs, prompts)
+        rng.shuffle(ner)
+        rng.shuffle(rel)
+        n_re = min(len(rel), int(config.max_examples * config.re_share))
     pairs = rel[:n_re] + ner[:config.max_examples - n_re]
     rng.shuffle(pairs)
     examples = []
@@ -102,8 +138,11 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         t_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         if len(p_ids) + len(t_ids) <= config.max_tokens:
             examples.append((p_ids + t_ids, [-100] * len(p_ids) + t_ids))
-    log(f"{len(ner)} NER and {len(rel)} RE pairs available; training on {len(examples)} "
-        f"({n_re} RE), {config.epochs} epoch(s)")
+    if config.format == "joint":
+        log(f"{len(ner)} joint pairs available; training on {len(examples)}, {config.epochs} epoch(s)")
+    else:
+        log(f"{len(ner)} NER and {len(rel)} RE pairs available; training on {len(examples)} "
+            f"({n_re} RE), {config.epochs} epoch(s)")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     with peft_quietly():
         model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,

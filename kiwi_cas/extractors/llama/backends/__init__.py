@@ -23,6 +23,7 @@ class GenRequest:
     prompt: str
     source: str  # the text the output must reproduce (tags aside)
     labels: tuple[str, ...]  # tag classes the output may insert
+    attributes: dict[str, tuple[str, ...]] | None = None  # joint format: tag class -> modifier attributes allowed
 
 
 @dataclass
@@ -49,9 +50,12 @@ class Backend(Protocol):
         ...
 
 
-def max_new_tokens(tokenizer, source: str, labels: Sequence[str]) -> int:
-    n = len(tokenizer(source, add_special_tokens=False)["input_ids"])
-    return 3 * n + 12 * min(8, max(1, len(labels))) + 8
+def max_new_tokens(tokenizer, request: GenRequest) -> int:
+    """A bound on the answer's length: the source, its tags and (joint format) their attributes."""
+    n = len(tokenizer(request.source, add_special_tokens=False)["input_ids"])
+    if request.attributes:
+        return 5 * n + 64
+    return 3 * n + 12 * min(8, max(1, len(request.labels))) + 8
 
 
 

@@ -46,8 +46,9 @@ class TransformersBackend:
 
         t0 = time.perf_counter()
         rows = [Row(self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"],
-                    TagFollower(self.trie, r.source, TagGrammar(r.labels), self.tokenizer.eos_token_id, constrained),
-                    max_new_tokens(self.tokenizer, r.source, r.labels)) for r in requests]
+                    TagFollower(self.trie, r.source, TagGrammar(r.labels, r.attributes), self.tokenizer.eos_token_id,
+                                constrained),
+                    max_new_tokens(self.tokenizer, r)) for r in requests]
         # one instruction per batch (its prefix is computed once), similar lengths (little padding)
         order = sorted(range(len(requests)), key=lambda i: (instruction(requests[i]), len(rows[i].prompt)))
         with self.torch.inference_mode():

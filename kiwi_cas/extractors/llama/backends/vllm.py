@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
+from kiwi_cas.extractors.llama.constrained import MAX_ATTRIBUTES, MAX_VALUE
 from kiwi_cas.extractors.settings import models_home
 
 
@@ -45,10 +46,10 @@ class VllmBackend:
     def _params(self, req: GenRequest, constrained: bool):
         from vllm import SamplingParams
 
-        kwargs = dict(temperature=0.0, max_tokens=max_new_tokens(self.tokenizer, req.source, req.labels),
+        kwargs = dict(temperature=0.0, max_tokens=max_new_tokens(self.tokenizer, req),
                       stop=["<EOS>"])
         if constrained:
-            grammar = source_grammar(req.source, req.labels)
+            grammar = source_grammar(req.source, req.labels, req.attributes)
             try:
                 from vllm.sampling_params import StructuredOutputsParams
 
@@ -70,13 +71,15 @@ class VllmBackend:
         return texts
 
 
-def source_grammar(source: str, labels: Sequence[str]) -> str:
+def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tuple[str, ...]] | None = None) -> str:
     """EBNF (xgrammar's GBNF dialect) for ``source`` with spans tagged between its tokens.
 
     Two rules per gap, one for "outside a span" and one for "inside": an opening tag only
     outside, a closing tag only inside, every span closed at the end; linear in the text
     (a regular expression for the same language grows exponentially). A leading space (the
-    gap after the prompt) is optional.
+    gap after the prompt) is optional. With ``attributes`` (joint format) an opening tag may
+    carry ``name="value"`` pairs, names from its label's list, as the transformers backend's
+    automaton admits.
     """
     lead = ""
     if source.startswith(" "):
@@ -86,13 +89,25 @@ def source_grammar(source: str, labels: Sequence[str]) -> str:
     parts = [_literal(p) for p in re.findall(r"\w+|\s+|[^\w\s]", source)]
     n = len(parts)
     rules = [f"root ::= {lead}o0",
-             "open ::= " + " | ".join(_literal(f'<span class="{label}">') for label in labels),
+             "open ::= " + " | ".join(_open_tag(label, attributes) for label in labels),
              f'close ::= {_literal("</span>")}']
     for k, part in enumerate(parts):
         rules.append(f"o{k} ::= {part} o{k + 1} | open {part} i{k + 1}")
         rules.append(f"i{k} ::= {part} i{k + 1} | close o{k}")
     rules += [f'o{n} ::= ""', f"i{n} ::= close"]
     return "\n".join(rules)
+
+
+def _open_tag(label: str, attributes: dict[str, tuple[str, ...]] | None) -> str:
+    """The opening tag of ``label``; in the joint format followed by any number of its modifier attributes."""
+    head = '<span class="' + label + '"'
+    names = (attributes or {}).get(label, ())
+    if not names:
+        return _literal(head + ">")
+    name = "(" + " | ".join(_literal(" " + n + '="') for n in names) + ")"
+    value = '[^"\\n]{0,%d}' % MAX_VALUE
+    repeat = ")" + "{0,%d}" % MAX_ATTRIBUTES
+    return "(" + " ".join([_literal(head), "(" + name, value, _literal('"') + repeat, _literal(">")]) + ")"
 
 
 #: characters an EBNF string literal writes as escapes (other control characters as \\xHH)
