@@ -180,3 +180,22 @@ def test_joint_format_round_trips_the_gold_annotations(tmp_path):
         assert not a.dropped
     assert got_ents == {x.key() for x in doc.annotations.entities}
     assert got_rels == {(r.entity.key(), r.modifier.key()) for r in rels}
+
+
+@pytest.mark.parametrize("text,ok", [
+    (' Patient denies <span class="problem" negation="denies">chest pain</span>.', True),
+    (' Patient denies <span class="problem">chest pain</span>.', True),
+    ('Patient denies <span class="problem">chest pain</span>.', True),
+    (' Patient denies chest pain.', None),  # the given entity left untagged
+    (' Patient denies <span class="test">chest pain</span>.', None),  # another label
+    (' Patient denies <span class="problem">chest</span> pain.', None),  # another end
+    (' <span class="problem">Patient</span> denies <span class="problem">chest pain</span>.', None),  # an extra tag
+])
+def test_joint_automaton_with_given_entities_tags_exactly_those(text, ok):
+    source = " Patient denies chest pain."
+    g = TagGrammar(("problem", "test", "drug", "treatment"), JOINT, forced=((16, 26, "problem"),))
+    states = advance({(0, False, ""), (1, False, "")}, text, source, g)
+    if ok is None:
+        assert not states
+    else:
+        assert bool(states) and finished(states, source) == ok

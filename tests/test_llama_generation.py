@@ -192,7 +192,10 @@ def test_a_joint_format_folder_costs_one_prompt_per_sentence(tmp_path):
         for span in res.entities + res.modifiers:
             assert 0 <= span.start < span.end <= len(sentence)
     seen.clear()
+    outputs.clear()
     given = [Span(15, 25, "problem")]
-    [res] = ex.extract(sentences[:1], entities=[given])
-    assert len(seen) == 1 and res.entities == given
-    assert all(r.entity == given[0] for r in res.relations)
+    res, none = ex.extract(sentences, entities=[given, []])
+    assert len(seen) == 1  # a sentence without given entities is not prompted
+    assert '<span class="problem"' in outputs[0] and outputs[0].count("<span") == 1  # exactly the given one
+    assert res.entities == given and all(r.entity == given[0] for r in res.relations)
+    assert none.entities == [] and none.relations == []

@@ -69,16 +69,28 @@ JOINT_CASES = [  # the joint format: problem tags may carry negation attributes,
 ]
 
 
-@pytest.mark.parametrize("attributes,cases", [(None, GRAMMAR_CASES), ({"problem": ("negation",)}, JOINT_CASES)],
-                         ids=["kiwi", "joint"])
-def test_vllm_grammar_admits_exactly_well_formed_tagged_source(attributes, cases):
+FORCED_CASES = [  # the joint format with the entity "fever" (source offsets 5-10 with its quotes) given
+    (' No <span class="problem" negation="No">"fever"</span>.', True),
+    ('No <span class="problem">"fever"</span>.', True),
+    (' No "fever".', False),  # the given entity untagged
+    (' No <span class="test">"fever"</span>.', False),  # another label
+    (' <span class="problem">No</span> <span class="problem">"fever"</span>.', False),  # an extra tag
+]
+
+
+@pytest.mark.parametrize("attributes,forced,cases", [
+    (None, None, GRAMMAR_CASES),
+    ({"problem": ("negation",)}, None, JOINT_CASES),
+    ({"problem": ("negation",)}, [(4, 11, "problem")], FORCED_CASES),
+], ids=["kiwi", "joint", "joint-given-entities"])
+def test_vllm_grammar_admits_exactly_well_formed_tagged_source(attributes, forced, cases):
     """The grammar given to vLLM, checked by xgrammar itself (the engine vLLM runs it with)."""
     labels = ["problem", "negation"] if attributes is None else ["problem", "test"]
     script = (
         "import json, sys\n"
         "from xgrammar.testing import _is_grammar_accept_string as accepts\n"
         "from kiwi_cas.extractors.llama.backends.vllm import source_grammar\n"
-        f"grammar = source_grammar(' No \"fever\".', {labels!r}, {attributes!r})\n"
+        f"grammar = source_grammar(' No \"fever\".', {labels!r}, {attributes!r}, {forced!r})\n"
         "print(json.dumps([accepts(grammar, text) for text in json.load(sys.stdin)]))\n")
     proc = subprocess.run([str(VLLM_CLI.parent / "python"), "-c", script],
                           input=json.dumps([c for c, _ in cases]), capture_output=True, text=True, timeout=300)

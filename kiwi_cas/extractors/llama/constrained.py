@@ -45,10 +45,13 @@ class TagGrammar:
     """The tag strings one sequence may insert.
 
     ``attributes`` (joint format): tag label -> the attribute names its opening tag may carry.
+    ``forced`` (joint format with entities given): disjoint (start, end, label) spans of the
+    source; exactly these are tagged, each with its label, and no other tag is admitted.
     """
 
     labels: tuple[str, ...]
     attributes: dict[str, tuple[str, ...]] | None = None
+    forced: tuple[tuple[int, int, str], ...] | None = None
 
     def __post_init__(self) -> None:
         self.open_tag_order = tuple(f'<span class="{label}">' for label in self.labels)
@@ -59,6 +62,16 @@ class TagGrammar:
         heads = {f'<span class="{label}"': label for label in self.labels}
         self._heads = heads
         self._names = {label: tuple(f' {n}="' for n in (self.attributes or {}).get(label, ())) for label in self.labels}
+        self.forced_start = {s: label for s, _, label in self.forced or ()}
+        self.forced_end = {e for _, e, _ in self.forced or ()}
+
+    def open_tag_at(self, text: str, pos: int) -> str | None:
+        """As ``open_tag``, and where tags are forced only the tag of the span starting at ``pos``."""
+        if self.forced is not None:
+            head = f'<span class="{self.forced_start.get(pos)}"'
+            if not (text.startswith(head) or head.startswith(text)):
+                return None
+        return self.open_tag(text)
 
     def open_tag(self, text: str) -> str | None:
         """``complete`` if ``text`` is a whole opening tag, ``prefix`` if it can still become one, else None."""
@@ -97,12 +110,17 @@ def step(state: State, ch: str, source: str, grammar: TagGrammar) -> list[State]
             elif cand in grammar.close_prefixes:
                 out.append((pos, True, cand))
         else:
-            kind = grammar.open_tag(cand)
+            kind = grammar.open_tag_at(cand, pos)
             if kind == "complete":
                 out.append((pos, True, ""))
             elif kind == "prefix":
                 out.append((pos, False, cand))
         return out
+    if grammar.forced is not None:  # a tag exactly where a given span starts or ends, none elsewhere
+        must_tag = (pos in grammar.forced_end) if is_open else (pos in grammar.forced_start)
+        if must_tag:
+            return [(pos, is_open, "<")] if ch == "<" else []
+        return [(pos + 1, is_open, "")] if pos < len(source) and source[pos] == ch else []
     if pos < len(source) and source[pos] == ch:
         out.append((pos + 1, is_open, ""))
     if ch == "<" and (is_open or grammar.labels):
@@ -187,6 +205,10 @@ class TagFollower:
         pos, is_open, buf = min(self.states)
         rest = self.source[pos:pos + max_chars]
         if not buf:
+            if is_open and pos in self.grammar.forced_end:
+                return self.grammar.close_tag + rest
+            if not is_open and pos in self.grammar.forced_start:
+                return f'<span class="{self.grammar.forced_start[pos]}">' + rest
             return rest
         if is_open:
             return self.grammar.close_tag[len(buf):] + rest

@@ -120,22 +120,32 @@ class LlamaExtractor:
     def _extract_joint(self, texts: list[str], entities: Sequence[Sequence[Span]] | None) -> list[Extraction]:
         """One prompt per sentence; entity tags carry their modifiers as attributes.
 
-        With ``entities`` given, the model still tags entities itself; each of its modifier
-        links moves to the given entity of the same type that overlaps the tagged one most,
-        and links whose entity matches none are dropped (counted).
+        With ``entities`` given, the constraint makes the model tag exactly those (it only
+        chooses their attributes), and a sentence without entities is not prompted at all.
+        Where given entities overlap each other no single tagging can hold them all: the model
+        then tags freely and each modifier link moves to the given entity of the same type that
+        overlaps its tagged one most; links matching none are dropped (counted).
         """
         lead = _lead(self.prompts.joint or "")
-        reqs = [GenRequest(self.prompts.joint_prompt(t), lead + t, schema.ENTITY_LABELS, schema.ALLOWED_PAIRS)
-                for t in texts]
-        results = []
-        for i, (text, out) in enumerate(zip(texts, self._generate(reqs))):
-            a = align(text, out, set(schema.ENTITY_LABELS), attributes=schema.ALLOWED_PAIRS)
-            res = Extraction()
+        results = [Extraction(entities=list(entities[i]) if entities is not None else []) for i in range(len(texts))]
+        reqs, owners = [], []
+        for i, text in enumerate(texts):
+            forced = None
+            if entities is not None:
+                given = sorted(entities[i], key=lambda x: (x.start, x.end))
+                if not given:
+                    continue
+                if all(a.end <= b.start for a, b in zip(given, given[1:])):
+                    forced = tuple((x.start + len(lead), x.end + len(lead), x.label) for x in given)
+            reqs.append(GenRequest(self.prompts.joint_prompt(text), lead + text, schema.ENTITY_LABELS,
+                                   schema.ALLOWED_PAIRS, forced))
+            owners.append(i)
+        for i, out in zip(owners, self._generate(reqs) if reqs else []):
+            a = align(texts[i], out, set(schema.ENTITY_LABELS), attributes=schema.ALLOWED_PAIRS)
+            res = results[i]
             res.unaligned.update({f"joint_{k}": v for k, v in a.dropped.items()})
             if entities is None:
                 res.entities = [Span(s, e, label) for s, e, label in a.spans]
-            else:
-                res.entities = list(entities[i])
             by_key = {x.key(): x for x in res.entities}
             for ent_key, mod_key in a.links:
                 ent = by_key.get(ent_key) or _best_overlap(ent_key, res.entities)
@@ -143,7 +153,6 @@ class LlamaExtractor:
                     res.unaligned["joint_entity_not_given"] += 1
                     continue
                 _link(res, ent, mod_key)
-            results.append(res)
         return results
 
 

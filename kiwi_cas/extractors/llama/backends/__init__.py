@@ -24,6 +24,7 @@ class GenRequest:
     source: str  # the text the output must reproduce (tags aside)
     labels: tuple[str, ...]  # tag classes the output may insert
     attributes: dict[str, tuple[str, ...]] | None = None  # joint format: tag class -> modifier attributes allowed
+    forced: tuple[tuple[int, int, str], ...] | None = None  # joint format, entities given: the only tags, in source offsets
 
 
 @dataclass

@@ -46,7 +46,7 @@ class TransformersBackend:
 
         t0 = time.perf_counter()
         rows = [Row(self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"],
-                    TagFollower(self.trie, r.source, TagGrammar(r.labels, r.attributes), self.tokenizer.eos_token_id,
+                    TagFollower(self.trie, r.source, TagGrammar(r.labels, r.attributes, r.forced), self.tokenizer.eos_token_id,
                                 constrained),
                     max_new_tokens(self.tokenizer, r)) for r in requests]
         # one instruction per batch (its prefix is computed once), similar lengths (little padding)

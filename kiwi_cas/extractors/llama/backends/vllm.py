@@ -49,7 +49,7 @@ class VllmBackend:
         kwargs = dict(temperature=0.0, max_tokens=max_new_tokens(self.tokenizer, req),
                       stop=["<EOS>"])
         if constrained:
-            grammar = source_grammar(req.source, req.labels, req.attributes)
+            grammar = source_grammar(req.source, req.labels, req.attributes, req.forced)
             try:
                 from vllm.sampling_params import StructuredOutputsParams
 
@@ -71,7 +71,8 @@ class VllmBackend:
         return texts
 
 
-def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tuple[str, ...]] | None = None) -> str:
+def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tuple[str, ...]] | None = None,
+                   forced: Sequence[tuple[int, int, str]] | None = None) -> str:
     """EBNF (xgrammar's GBNF dialect) for ``source`` with spans tagged between its tokens.
 
     Two rules per gap, one for "outside a span" and one for "inside": an opening tag only
@@ -79,11 +80,19 @@ def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tup
     (a regular expression for the same language grows exponentially). A leading space (the
     gap after the prompt) is optional. With ``attributes`` (joint format) an opening tag may
     carry ``name="value"`` pairs, names from its label's list, as the transformers backend's
-    automaton admits.
+    automaton admits. With ``forced`` spans (source offsets) exactly those are tagged.
     """
     lead = ""
     if source.startswith(" "):
         lead, source = '" "? ', source[1:]
+        forced = [(s - 1, e - 1, label) for s, e, label in forced] if forced is not None else None
+    if forced is not None:
+        pieces, pos = [], 0
+        for s, e, label in forced:
+            pieces += [_literal(source[pos:s]), _open_tag(label, attributes), _literal(source[s:e]), _literal("</span>")]
+            pos = e
+        pieces.append(_literal(source[pos:]))
+        return f"root ::= {lead}" + " ".join(p for p in pieces if p != '""')
     if not labels:
         return f"root ::= {lead}{_literal(source)}"
     parts = [_literal(p) for p in re.findall(r"\w+|\s+|[^\w\s]", source)]
