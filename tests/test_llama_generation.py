@@ -39,7 +39,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
     import torch
 
     from kiwi_cas.core import schema
-    from kiwi_cas.extractors.llama.backends import GenRequest
+    from kiwi_cas.extractors.llama.backends import GenRequest, max_new_tokens
     from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar, allowed_tokens, finished
 
     backend = llama.backend
@@ -49,15 +49,23 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
     marked = mark(SENTENCES[0], [(15, 25, "problem")])  # and an RE prompt: "chest pain" pre-marked
     reqs.append(GenRequest(llama.prompts.re_prompt_marked(marked, "problem"), " " + marked,
                            schema.ALLOWED_PAIRS["problem"]))
+    # and the joint format: free, and with "chest pain" given (attributes, forced tags)
+    from kiwi_cas.extractors.llama.train import JOINT_TEMPLATE
+
+    joint = JOINT_TEMPLATE.replace("{}", SENTENCES[0], 1)
+    reqs.append(GenRequest(joint, " " + SENTENCES[0], schema.ENTITY_LABELS, schema.ALLOWED_PAIRS))
+    reqs.append(GenRequest(joint, " " + SENTENCES[0], schema.ENTITY_LABELS, schema.ALLOWED_PAIRS,
+                           ((16, 26, "problem"),)))
     fast = backend.generate(reqs, constrained=True)
     tok, model = backend.tokenizer, backend.model
     for req, got in zip(reqs, fast):
         ids = tok(req.prompt, add_special_tokens=False)["input_ids"]
-        follower = TagFollower(backend.trie, req.source, TagGrammar(req.labels), tok.eos_token_id, True)
+        follower = TagFollower(backend.trie, req.source, TagGrammar(req.labels, req.attributes, req.forced),
+                               tok.eos_token_id, True)
         out: list[int] = []
         with torch.inference_mode():
             step = model(torch.tensor([ids]), use_cache=True)
-            for _ in range(200):
+            for _ in range(max_new_tokens(tok, req)):
                 logits = step.logits[0, -1]
                 allowed = allowed_tokens(backend.trie, follower.states, req.source, follower.grammar)
                 if finished(follower.states, req.source) or not allowed:
