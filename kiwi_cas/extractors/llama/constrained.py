@@ -59,8 +59,7 @@ class TagGrammar:
         self.close_tag = "</span>"
         self.open_prefixes = {t[:i] for t in self.open_tags for i in range(1, len(t) + 1)}
         self.close_prefixes = {self.close_tag[:i] for i in range(1, len(self.close_tag) + 1)}
-        heads = {f'<span class="{label}"': label for label in self.labels}
-        self._heads = heads
+        self._heads = {f'<span class="{label}"': label for label in self.labels}
         self._names = {label: tuple(f' {n}="' for n in (self.attributes or {}).get(label, ())) for label in self.labels}
         self.forced_start = {s: label for s, _, label in self.forced or ()}
         self.forced_end = {e for _, e, _ in self.forced or ()}
