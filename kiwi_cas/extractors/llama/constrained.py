@@ -13,6 +13,7 @@ allowed for that entity type are admitted as names, and a value is any text with
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -212,6 +213,27 @@ class TagFollower:
         if is_open:
             return self.grammar.close_tag[len(buf):] + rest
         guess = next((t for t in self.grammar.open_tag_order if t.startswith(buf)), None)
-        if guess is None:  # inside a joint tag's attributes: after a closed value the tag most likely ends
+        if guess is not None:
+            return guess[len(buf):] + rest
+        # inside a joint tag's attributes: a value copies source text, so once it has begun, guess the
+        # rest of its word from the source, then the end of the value and of the tag
+        value = _OPEN_VALUE.search(buf)
+        if value is None:
             return ">" + rest if buf.endswith('"') and self.grammar.open_tag(buf + ">") == "complete" else ""
-        return guess[len(buf):] + rest
+        tail = _word_after(self.source, value.group(1), pos)
+        return "" if tail is None else tail + '">' + rest
+
+
+_OPEN_VALUE = re.compile(r'="([^"]+)$')
+
+
+def _word_after(source: str, begun: str, pos: int) -> str | None:
+    """The rest of the word that ``begun`` starts, at its occurrence in ``source`` nearest ``pos``."""
+    starts = [m.start() for m in re.finditer(re.escape(begun), source)]
+    if not starts:
+        return None
+    end = min(starts, key=lambda i: abs(i - pos)) + len(begun)
+    stop = end
+    while stop < len(source) and source[stop].isalnum():
+        stop += 1
+    return source[end:stop]

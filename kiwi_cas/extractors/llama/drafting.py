@@ -36,7 +36,7 @@ class Row:
 
 
 class DraftDecoder:
-    def __init__(self, model, tokenizer, stats: GenStats, draft_tokens: int = 8) -> None:
+    def __init__(self, model, tokenizer, stats: GenStats, draft_tokens: int = 4) -> None:
         self.model, self.tokenizer, self.stats = model, tokenizer, stats
         self.decoder = model.get_decoder()
         self.head = model.get_output_embeddings()

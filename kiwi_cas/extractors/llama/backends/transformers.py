@@ -15,7 +15,7 @@ class TransformersBackend:
     """Batched greedy generation with source drafts and a shared-prefix KV cache."""
 
     def __init__(self, source: ModelSource, batch_size: int = 32, device: str | None = None,
-                 draft_tokens: int = 8) -> None:
+                 draft_tokens: int = 4) -> None:
         import torch
         from transformers import AutoTokenizer
 
