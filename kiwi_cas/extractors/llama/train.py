@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -59,47 +59,50 @@ class LlamaTrainConfig:
     format: str = "kiwi"  # "kiwi": NER + RE pairs (Kiwi's two steps); "joint": one pair per sentence
 
 
-def instruction_pairs(docs: list[Document], prompts: PromptSet) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(prompt, target) pairs for NER (per sentence) and RE (per entity)."""
-    ner, re_pairs = [], []
+@dataclass
+class _Sentence:
+    """One training sentence: its text, its entities and each entity's modifiers, in sentence offsets."""
+
+    text: str
+    entities: list[tuple[int, int, str]]
+    modifiers: dict[tuple[int, int, str], list[tuple[int, int, str]]]  # in text order
+
+
+def _sentences(docs: list[Document]) -> Iterator[_Sentence]:
     for doc in docs:
         ann = doc.annotations
         rel_mods: dict[tuple, list] = {}
         for r in ann.relations:
             rel_mods.setdefault(r.entity.key(), []).append(r.modifier)
         for s, e in split_sentences(doc.text):
-            sent = doc.text[s:e]
-            ents = [x for x in ann.entities if s <= x.start and x.end <= e]
-            local = [(x.start - s, x.end - s, x.label) for x in ents]
-            ner.append((prompts.ner_prompt(sent), " " + mark(sent, local)))
-            for ent in ents:
-                es, ee = ent.start - s, ent.end - s
-                mods = [(m.start - s, m.end - s, m.label) for m in rel_mods.get(ent.key(), [])
-                        if s <= m.start and m.end <= e]
-                re_pairs.append((prompts.re_prompt(sent, es, ee, ent.label),
-                                 " " + mark(sent, [(es, ee, ent.label)] + mods)))
+            entities, modifiers = [], {}
+            for ent in (x for x in ann.entities if s <= x.start and x.end <= e):
+                key = (ent.start - s, ent.end - s, ent.label)
+                entities.append(key)
+                modifiers[key] = sorted((m.start - s, m.end - s, m.label) for m in rel_mods.get(ent.key(), [])
+                                        if s <= m.start and m.end <= e)
+            yield _Sentence(doc.text[s:e], entities, modifiers)
+
+
+def instruction_pairs(docs: list[Document], prompts: PromptSet) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(prompt, target) pairs for NER (per sentence) and RE (per entity)."""
+    ner, re_pairs = [], []
+    for sent in _sentences(docs):
+        ner.append((prompts.ner_prompt(sent.text), " " + mark(sent.text, sent.entities)))
+        for es, ee, label in sent.entities:
+            re_pairs.append((prompts.re_prompt(sent.text, es, ee, label),
+                             " " + mark(sent.text, [(es, ee, label)] + sent.modifiers[(es, ee, label)])))
     return ner, re_pairs
 
 
 def joint_pairs(docs: list[Document], prompts: PromptSet) -> list[tuple[str, str]]:
     """(prompt, target) per sentence in the joint format: entity tags carry their modifiers as attributes."""
     pairs = []
-    for doc in docs:
-        ann = doc.annotations
-        rel_mods: dict[tuple, list] = {}
-        for r in ann.relations:
-            rel_mods.setdefault(r.entity.key(), []).append(r.modifier)
-        for s, e in split_sentences(doc.text):
-            sent = doc.text[s:e]
-            spans, attrs = [], {}
-            for ent in (x for x in ann.entities if s <= x.start and x.end <= e):
-                key = (ent.start - s, ent.end - s, ent.label)
-                spans.append(key)
-                mods = sorted((m for m in rel_mods.get(ent.key(), []) if s <= m.start and m.end <= e),
-                              key=lambda m: (m.start, m.end))
-                attrs[key] = [(m.label, " ".join(doc.text[m.start:m.end].split())) for m in mods
-                              if '"' not in doc.text[m.start:m.end]]
-            pairs.append((prompts.joint_prompt(sent), " " + mark(sent, spans, attrs)))
+    for sent in _sentences(docs):
+        attrs = {key: [(label, " ".join(sent.text[ms:me].split())) for ms, me, label in mods
+                       if '"' not in sent.text[ms:me]]
+                 for key, mods in sent.modifiers.items()}
+        pairs.append((prompts.joint_prompt(sent.text), " " + mark(sent.text, sent.entities, attrs)))
     return pairs
 
 
