@@ -5,8 +5,9 @@ rewritten with entity tags) and one RE pair per entity (the entity pre-marked; t
 output also tags that entity's modifiers). ``--format joint`` trains kiwi_cas's one-pass
 format instead: one pair per sentence, each entity tag listing its modifiers as attributes,
 so a note costs one prompt per sentence instead of one per sentence and one per entity.
-A model fine-tuned here uses short templates, stored with it. On CPU a full pass over the corpus takes hours, so ``--max-examples``
-samples a seeded subset and ``--max-minutes`` bounds the run; both are recorded.
+A model fine-tuned here uses short templates, stored with it. Training runs on a CUDA GPU when
+torch sees one (bf16 autocast over fp32 weights), else on the CPU, where ``--max-examples``
+samples a seeded subset and ``--max-minutes`` bounds the run; all three are recorded.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     else:
         log(f"{len(ner)} NER and {len(rel)} RE pairs available; training on {len(examples)} "
             f"({n_re} RE), {config.epochs} epoch(s)")
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
     with peft_quietly():
         model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                                                  lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
@@ -175,7 +177,8 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
                 ids[r, :len(x)] = torch.tensor(x)
                 labels[r, :len(y)] = torch.tensor(y)
                 mask[r, :len(x)] = 1
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -199,6 +202,7 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         "training": {"data": source, "notes": len(docs), "examples": len(examples), "steps": steps,
                      "planned_steps": total, "stopped_early": stopped_early,
                      "seconds": round(time.time() - started), "threads": torch.get_num_threads(),
+                     "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                      "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                      "config": asdict(config)},
     }
