@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from kiwi_cas.core.boundaries import fix_boundaries, whole_words, within_sentence
+from kiwi_cas.core.boundaries import FUNCTION_WORDS, fix_boundaries, whole_words, within_sentence
 from kiwi_cas.core.notes import NoteInput, extract_notes
 from kiwi_cas.core.spans import Extraction, Relation, Span
 from kiwi_cas.core.splitter import join_wrapped
@@ -50,6 +50,45 @@ def test_relations_follow_their_fixed_spans():
     assert (e.start, e.end) == (0, 11) and r.entity is e
 
 
+def _fixed(text: str, *phrases: tuple[str, str]) -> list[str]:
+    spans = []
+    for phrase, label in phrases:
+        i = text.index(phrase)
+        spans.append(Span(i, i + len(phrase), label))
+    return [text[e.start:e.end] for e in fix_boundaries(text, Extraction(spans)).entities]
+
+
+@pytest.mark.parametrize("text,phrases,want", [
+    ("Known mild arthritis with pain.", [("mild arthritis with", "problem")], ["mild arthritis"]),
+    ("Ordered an evaluation of the knee.", [("evaluation of the", "test")], ["evaluation"]),
+    ("History of a prior prostate biopsy.", [("a", "test"), ("prior prostate biopsy", "test")],
+     ["a prior prostate biopsy"]),
+    ("History of a prior prostate biopsy.", [("a", "problem"), ("prior prostate biopsy", "test")],
+     ["prior prostate biopsy"]),  # another type: the lone "a" is dropped, not joined
+    ("Seen for the cystic lesion today.", [("the", "problem")], []),
+    ("Took Humulin N daily.", [("Humulin N", "drug")], ["Humulin N"]),  # "N" is not a function word
+    ("No fever or chills.", [("fever", "problem"), ("chills", "problem")], ["fever", "chills"]),
+])
+def test_entities_never_end_in_a_function_word(text, phrases, want):
+    assert _fixed(text, *phrases) == want
+
+
+def test_relations_of_a_joined_or_dropped_entity_follow_it():
+    text = "Denies a prior biopsy; the"
+    a, biopsy, the, neg = Span(7, 8, "test"), Span(9, 21, "test"), Span(23, 26, "test"), Span(0, 6, "negation")
+    fixed = fix_boundaries(text, Extraction([a, biopsy, the], [neg], [Relation(a, neg), Relation(biopsy, neg),
+                                                                       Relation(the, neg)]))
+    assert [text[e.start:e.end] for e in fixed.entities] == ["a prior biopsy"]
+    assert [(text[r.entity.start:r.entity.end], r.modifier) for r in fixed.relations] == [("a prior biopsy", neg)]
+    assert fixed.modifiers == [neg]  # modifiers keep their function words ("no evidence of")
+
+
+def test_the_function_word_rule_can_be_left_out_to_measure_it():
+    text = "Known mild arthritis with pain."
+    ent = Span(6, 25, "problem")
+    assert fix_boundaries(text, Extraction([ent]), function_words=False).entities == [ent]
+
+
 def test_join_wrapped_only_joins_lines_inside_a_sentence():
     text = "Patient has no\nfever today.\nLungs clear.\nAssessment: ok"
     lines = [(0, 14), (15, 27), (28, 40), (41, 55)]
@@ -78,3 +117,5 @@ def test_no_predicted_span_starts_or_ends_inside_a_word(bert_extractor):
         for span in ext.entities + ext.modifiers:
             assert not _inside_word(text, span.start) and not _inside_word(text, span.end), \
                 (span, text[max(0, span.start - 10):span.end + 10])
+        for span in ext.entities:
+            assert text[span.start:span.end].split()[-1].lower() not in FUNCTION_WORDS, span

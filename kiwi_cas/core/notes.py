@@ -24,8 +24,12 @@ class NoteInput:
     entities: list[Span] | None = None  # given entities (task "re"), document offsets
 
 
-def extract_notes(extractor: "Extractor", notes: Sequence[NoteInput]) -> list[Extraction]:
-    """Run the extractor over all sentences of all notes in one call; offsets come back in note space."""
+def extract_notes(extractor: "Extractor", notes: Sequence[NoteInput], function_words: bool = True) -> list[Extraction]:
+    """Run the extractor over all sentences of all notes in one call; offsets come back in note space.
+
+    Spans are then fixed by ``core.boundaries``; ``function_words=False`` leaves out its
+    closed-class rule (only to measure what that rule gives).
+    """
     flat_texts: list[str] = []
     flat_entities: list[list[Span]] = []
     flat_contexts: list[str] = []
@@ -49,7 +53,8 @@ def extract_notes(extractor: "Extractor", notes: Sequence[NoteInput]) -> list[Ex
     results = [Extraction() for _ in notes]
     for (ni, start), ext in zip(owners, found):
         results[ni].extend(ext.shifted(start))
-    results = [fix_boundaries(n.text, r, fix_entities=n.entities is None) for n, r in zip(notes, results)]
+    results = [fix_boundaries(n.text, r, fix_entities=n.entities is None, function_words=function_words)
+               for n, r in zip(notes, results)]
     if with_entities:
         # given entities keep their identity (and those outside any sentence are kept too)
         for ni, note in enumerate(notes):
