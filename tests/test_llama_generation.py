@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from kiwi_cas.extractors.llama.backends import cuda_and_vllm
@@ -41,6 +44,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
     from kiwi_cas.core import schema
     from kiwi_cas.extractors.llama.backends import GenRequest, max_new_tokens
     from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar, allowed_tokens, finished
+    from kiwi_cas.extractors.llama.drafting import cache_keyword
 
     backend = llama.backend
     from kiwi_cas.extractors.llama.prompts import mark
@@ -77,7 +81,8 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
                     break
                 out.append(choice)
                 follower.push(choice)
-                step = model(torch.tensor([[choice]]), past_key_values=step.past_key_values, use_cache=True)
+                cache = step.cache if hasattr(step, "cache") else step.past_key_values
+                step = model(torch.tensor([[choice]]), use_cache=True, **{cache_keyword(model): cache})
         assert got == tok.decode(out, skip_special_tokens=True)
     assert backend.stats.forward_passes > 0
 
@@ -110,6 +115,18 @@ def test_annotate_xmi_with_llama_end_to_end(tmp_path, uima_java):
     assert kiwi_only(type_counts(tmp_path / "xmi1" / "n.xmi", [tmp_path / "xmi1" / "TypeSystem.xml"]))
     [java] = uima_java.check(tmp_path / "xmi1" / "TypeSystem.xml", [tmp_path / "xmi1" / "n.xmi"])
     assert java["ok"], java["error"]
+
+
+def test_a_llama_run_prints_no_warnings(tmp_path):
+    """transformers 5 warns on every call that passes the KV cache under its old name."""
+    note = tmp_path / "n.txt"
+    note.write_text("CHIEF COMPLAINT: Chest pain.\nShe denies fever.")
+    proc = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "annotate", note, "-o", tmp_path / "out",
+                           "--extractor", "llama", "--backend", "transformers"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    noise = [line for line in proc.stderr.splitlines() if "warn" in line.lower() or "traceback" in line.lower()]
+    assert noise == []
 
 
 @pytest.mark.skipif(not cuda_and_vllm(), reason="vLLM in this venv on a CUDA GPU (pip install 'kiwi_cas[vllm]'); "

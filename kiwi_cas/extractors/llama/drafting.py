@@ -15,6 +15,7 @@ positions fed while decoding, which saves most of the head's cost in the prompt 
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 
@@ -22,6 +23,12 @@ import torch
 
 from kiwi_cas.extractors.llama.backends import GenStats
 from kiwi_cas.extractors.llama.constrained import TagFollower
+
+
+def cache_keyword(module) -> str:
+    """The name ``module.forward`` takes the KV cache under: transformers 5 renamed ``past_key_values``
+    to ``cache`` (the old name prints a FutureWarning on every run, and goes in 5.40); 4.x knows only the old one."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
 
 
 @dataclass
@@ -43,6 +50,7 @@ class DraftDecoder:
         self.draft_tokens = draft_tokens
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
+        self.cache_keyword = cache_keyword(self.decoder)
 
     def _right_padded(self, seqs: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids padded on the right, and the mask of the real ones (padding becomes masked cache holes)."""
@@ -57,8 +65,8 @@ class DraftDecoder:
     def _run(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
         self.stats.forward_passes += 1
         self.stats.positions += ids.numel()
-        return self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                            use_cache=True).last_hidden_state
+        return self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                            **{self.cache_keyword: cache}).last_hidden_state
 
     def _draft(self, row: Row) -> list[int]:
         text = row.follower.draft()
