@@ -19,8 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
-
 from kiwi_cas.annotate.annotator import AnnotatorConfig, KiwiAnnotator
 from kiwi_cas.core.evaluate import evaluate, format_report
 from kiwi_cas.core.spans import Counts

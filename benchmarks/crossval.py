@@ -17,7 +17,11 @@ One fold takes ~10 min on a 2-core CPU with nothing else running (12 epochs over
 2 epochs of LoRA on SmolLM2-135M; ``--epochs`` defaults to 2 then): ~50 min of training and
 ~4 min of annotation per fold on the same CPU.
 
-    python benchmarks/crossval.py -o cv-llama/ --extractor llama [--fold K]
+    python benchmarks/crossval.py -o cv-llama/ --extractor llama [--fold K] [--keep-models]
+
+A change to the LLaMA decoder is scored on the same folds without training again by
+``--rescore`` (the models kept by ``--keep-models``; ~5 min per fold): results go to
+``OUT/rescored-fold-K.json``, beside the fold's first result.
 """
 
 from __future__ import annotations
@@ -80,8 +84,9 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
     return result
 
 
-def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool = False) -> dict:
-    """One fold of the shipped LLaMA recipe (``kiwi-cas train llama --format joint --max-examples 5000``)."""
+def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool = False, rescore: bool = False) -> dict:
+    """One fold of the shipped LLaMA recipe (``kiwi-cas train llama --format joint --max-examples 5000``);
+    with ``rescore`` the fold's kept model is decoded and scored again, untrained."""
     from kiwi_cas.core.boundaries import fix_boundaries
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
@@ -93,9 +98,13 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
     train_docs, test = fold_notes(k, fold)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
-        train_llama(train_docs, model, LlamaTrainConfig(max_examples=5000, epochs=epochs, format="joint"),
-                    source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
+        model = out / f"fold-{fold}-model" if keep_model or rescore else Path(tmp) / "model"
+        if rescore:
+            if not (model / "kiwi_model.json").exists():
+                raise SystemExit(f"{model}: no kept model to rescore (train the fold with --keep-models)")
+        else:
+            train_llama(train_docs, model, LlamaTrainConfig(max_examples=5000, epochs=epochs, format="joint"),
+                        source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
         train_minutes = (time.time() - t0) / 60
         extractor = load_extractor(LlamaConfig(model=model, backend="transformers"))
         t1 = time.time()
@@ -109,13 +118,15 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
     r0 = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, plain)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
     result = {"fold": fold, "folds": k, "extractor": "llama", "format": "joint", "epochs": epochs,
-              "train_notes": len(train_docs), "test_notes": len(test), "train_minutes": round(train_minutes, 1),
+              "train_notes": len(train_docs), "test_notes": len(test),
+              "train_minutes": None if rescore else round(train_minutes, 1), "rescored": rescore,
               "seconds_per_note_e2e": round(seconds_per_note, 2), "minutes": round((time.time() - t0) / 60, 1),
               "ner": r["ner"]["exact"]["micro"]["f1"], "modifier": r["modifier"]["exact"]["micro"]["f1"],
               "re": r["re"]["exact"]["micro"]["f1"], "re_given": g["re"]["exact"]["micro"]["f1"],
               "ner_without_closed_class_rule": r0["ner"]["exact"]["micro"]["f1"],
               "re_without_closed_class_rule": r0["re"]["exact"]["micro"]["f1"]}
-    (out / f"fold-{fold}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{'rescored-' if rescore else ''}fold-{fold}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result), flush=True)
     return result
 
 
@@ -130,9 +141,16 @@ def main() -> None:
     ap.add_argument("--augment", type=float, default=0.0, help="share of entity mentions replaced each epoch")
     ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
+    ap.add_argument("--rescore", action="store_true",
+                    help="llama: decode and score the kept fold models again, untrained (OUT/rescored-fold-K.json)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.rescore and args.extractor != "llama":
+        ap.error("--rescore is for --extractor llama (BERT decoding rules: benchmarks/decoding.py)")
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
+        if args.rescore:
+            run_llama_fold(args.folds, fold, args.epochs or 2, args.out, rescore=True)
+            continue
         if (args.out / f"fold-{fold}.json").exists():
             continue
         if args.extractor == "llama":

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kiwi_cas.extractors.llama.align import align
-from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, finished
+from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, finished, start_states
 from kiwi_cas.extractors.llama.prompts import PromptSet, mark
+from tests.tag_language import FORCED_CASES, GRAMMAR_CASES, JOINT_CASES, SOURCE
 
 SRC = "Patient denies chest pain and has  severe Headache."
 ENT = {"problem", "test", "drug", "treatment"}
@@ -91,7 +92,7 @@ def test_main_entity_tag_is_ignored_in_re_output():
 def test_constrained_automaton(text, ok):
     source = " Patient denies chest pain."
     g = TagGrammar(("problem", "test", "drug", "treatment"))
-    states = advance({(0, False, ""), (1, False, "")}, text, source, g)
+    states = advance(start_states(source), text, source, g)
     if ok is None:
         assert not states
     else:
@@ -131,7 +132,7 @@ JOINT = {"problem": ("negation", "bodyloc", "severity"), "drug": ("dosage",), "t
 def test_joint_automaton(text, ok):
     source = " Patient denies chest pain."
     g = TagGrammar(("problem", "test", "drug", "treatment"), JOINT)
-    states = advance({(0, False, ""), (1, False, "")}, text, source, g)
+    states = advance(start_states(source), text, source, g)
     if ok is None:
         assert not states
     else:
@@ -194,8 +195,22 @@ def test_joint_format_round_trips_the_gold_annotations(tmp_path):
 def test_joint_automaton_with_given_entities_tags_exactly_those(text, ok):
     source = " Patient denies chest pain."
     g = TagGrammar(("problem", "test", "drug", "treatment"), JOINT, forced=((16, 26, "problem"),))
-    states = advance({(0, False, ""), (1, False, "")}, text, source, g)
+    states = advance(start_states(source), text, source, g)
     if ok is None:
         assert not states
     else:
         assert bool(states) and finished(states, source) == ok
+
+
+@pytest.mark.parametrize("attributes,forced,cases", [
+    (None, None, GRAMMAR_CASES),
+    ({"problem": ("negation",)}, ((4, 11, "problem"),), FORCED_CASES),
+    ({"problem": ("negation",)}, None, JOINT_CASES),
+], ids=["kiwi", "joint-given-entities", "joint"])
+def test_the_automaton_admits_what_the_vllm_grammar_admits(attributes, forced, cases):
+    """The same list tests/test_vllm_cpu.py checks the vLLM grammar against with xgrammar."""
+    labels = ("problem", "negation") if attributes is None else ("problem", "test")
+    g = TagGrammar(labels, attributes, forced)
+    got = [bool(states) and finished(states, SOURCE)
+           for states in (advance(start_states(SOURCE), text, SOURCE, g) for text, _ in cases)]
+    assert got == [ok for _, ok in cases]

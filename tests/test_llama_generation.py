@@ -192,7 +192,7 @@ def test_a_joint_format_folder_costs_one_prompt_per_sentence(tmp_path):
 
     from kiwi_cas.core.spans import Span
     from kiwi_cas.core import schema
-    from kiwi_cas.extractors.llama.constrained import TagGrammar, advance
+    from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, start_states
     from kiwi_cas.extractors.llama.train import JOINT_TEMPLATE, SHORT_TEMPLATES
 
     folder = _tiny_llama(tmp_path / "joint")
@@ -212,7 +212,7 @@ def test_a_joint_format_folder_costs_one_prompt_per_sentence(tmp_path):
     for sentence, out, res in zip(sentences, outputs, results):
         # a random model, held by the constraint to a prefix of the sentence with well-formed joint tags
         # (it may run out of tokens writing attributes)
-        assert advance({(0, False, ""), (1, False, "")}, out, " " + sentence,
+        assert advance(start_states(" " + sentence), out, " " + sentence,
                        TagGrammar(schema.ENTITY_LABELS, schema.ALLOWED_PAIRS))
         for span in res.entities + res.modifiers:
             assert 0 <= span.start < span.end <= len(sentence)

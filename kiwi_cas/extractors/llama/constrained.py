@@ -6,6 +6,11 @@ valid "source + tags" prefix; the allowed set, when it is needed, comes from wal
 the vocabulary's token strings together with the automaton. Hallucinated words become impossible, and
 EOS is allowed only once the whole source has been written with every tag closed.
 
+Tags stand only in the gaps between the source's word parts (``PARTS``: runs of letters and
+digits, runs of space, single other characters), never inside a word, and a span is never
+empty: the same language as the vLLM backend's grammar. Empty and mid-word tags could only be
+dropped or cut back when aligned; ruled out here, the model's next choice gets the position.
+
 In the joint (one-pass) format an opening tag may carry attributes, one per modifier of the
 entity: ``<span class="problem" negation="no" bodyloc="chest">``; only the modifier labels
 allowed for that entity type are admitted as names, and a value is any text without a quote.
@@ -15,13 +20,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
 MAX_VALUE = 60  # characters in one attribute value (a modifier's text; the longest gold one has 59)
 MAX_ATTRIBUTES = 8  # attributes on one tag (modifiers of one entity; 5 of 3,629 gold entities have more)
 
-State = tuple[int, bool, str]  # (source chars written, a span is open, partial tag text)
+State = tuple[int, int, str]  # (source chars written, where the open span starts or -1, partial tag text)
+
+#: a source's word parts; tags stand only between them (``tag_gaps``), here and in the vLLM grammar
+PARTS = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+@lru_cache(maxsize=1024)
+def tag_gaps(source: str) -> frozenset[int]:
+    """Source offsets where a tag may stand: between word parts, after the leading space a prompt's
+    source starts with (never before it), and at the end."""
+    lead = 1 if source.startswith(" ") else 0
+    return frozenset(m.start() for m in PARTS.finditer(source, lead)) | {len(source)}
+
+
+def start_states(source: str) -> set[State]:
+    """Nothing written yet; sources start with one space the model may or may not write after the prompt."""
+    return {(0, -1, ""), (1, -1, "")} if source.startswith(" ") else {(0, -1, "")}
 
 
 class TokenTrie:
@@ -100,31 +122,31 @@ class TagGrammar:
 
 def step(state: State, ch: str, source: str, grammar: TagGrammar) -> list[State]:
     """All automaton states reachable from ``state`` by writing ``ch``."""
-    pos, is_open, buf = state
+    pos, opened, buf = state
     out: list[State] = []
     if buf:
         cand = buf + ch
-        if is_open:
+        if opened >= 0:
             if cand == grammar.close_tag:
-                out.append((pos, False, ""))
+                out.append((pos, -1, ""))
             elif cand in grammar.close_prefixes:
-                out.append((pos, True, cand))
+                out.append((pos, opened, cand))
         else:
             kind = grammar.open_tag_at(cand, pos)
             if kind == "complete":
-                out.append((pos, True, ""))
+                out.append((pos, pos, ""))
             elif kind == "prefix":
-                out.append((pos, False, cand))
+                out.append((pos, -1, cand))
         return out
     if grammar.forced is not None:  # a tag exactly where a given span starts or ends, none elsewhere
-        must_tag = (pos in grammar.forced_end) if is_open else (pos in grammar.forced_start)
+        must_tag = (pos in grammar.forced_end) if opened >= 0 else (pos in grammar.forced_start)
         if must_tag:
-            return [(pos, is_open, "<")] if ch == "<" else []
-        return [(pos + 1, is_open, "")] if pos < len(source) and source[pos] == ch else []
+            return [(pos, opened, "<")] if ch == "<" else []
+        return [(pos + 1, opened, "")] if pos < len(source) and source[pos] == ch else []
     if pos < len(source) and source[pos] == ch:
-        out.append((pos + 1, is_open, ""))
-    if ch == "<" and (is_open or grammar.labels):
-        out.append((pos, is_open, "<"))
+        out.append((pos + 1, opened, ""))
+    if ch == "<" and (grammar.labels if opened < 0 else pos > opened) and pos in tag_gaps(source):
+        out.append((pos, opened, "<"))
     return out
 
 
@@ -154,7 +176,7 @@ def allowed_tokens(trie: TokenTrie, states: set[State], source: str, grammar: Ta
 
 
 def finished(states: set[State], source: str) -> bool:
-    return any(pos == len(source) and not is_open and not buf for pos, is_open, buf in states)
+    return any(pos == len(source) and opened < 0 and not buf for pos, opened, buf in states)
 
 
 class TagFollower:
@@ -169,8 +191,7 @@ class TagFollower:
     def __init__(self, trie: TokenTrie, source: str, grammar: TagGrammar, eos_id: int, constrained: bool) -> None:
         self.trie, self.source, self.grammar = trie, source, grammar
         self.eos_id, self.constrained = eos_id, constrained
-        # sources start with one space the model may or may not write after the prompt
-        self.states: set[State] = {(0, False, ""), (1, False, "")} if source.startswith(" ") else {(0, False, "")}
+        self.states: set[State] = start_states(source)
 
     def push(self, token_id: int) -> None:
         if self.states:
@@ -202,7 +223,8 @@ class TagFollower:
         """
         if not self.states:
             return ""
-        pos, is_open, buf = min(self.states)
+        pos, opened, buf = min(self.states)
+        is_open = opened >= 0
         rest = self.source[pos:pos + max_chars]
         if not buf:
             if is_open and pos in self.grammar.forced_end:

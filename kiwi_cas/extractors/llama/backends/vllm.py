@@ -8,7 +8,6 @@ so a LoRA adapter is merged into its base once and the merged folder cached.
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
-from kiwi_cas.extractors.llama.constrained import MAX_ATTRIBUTES, MAX_VALUE
+from kiwi_cas.extractors.llama.constrained import MAX_ATTRIBUTES, MAX_VALUE, PARTS
 from kiwi_cas.extractors.settings import models_home
 
 
@@ -75,12 +74,13 @@ def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tup
                    forced: Sequence[tuple[int, int, str]] | None = None) -> str:
     """EBNF (xgrammar's GBNF dialect) for ``source`` with spans tagged between its tokens.
 
-    Two rules per gap, one for "outside a span" and one for "inside": an opening tag only
-    outside, a closing tag only inside, every span closed at the end; linear in the text
+    Two rules per gap between the source's word parts (``PARTS``), one for "outside a span"
+    and one for "inside": an opening tag only outside and followed by at least one part, a
+    closing tag only inside, every span closed at the end; linear in the text
     (a regular expression for the same language grows exponentially). A leading space (the
     gap after the prompt) is optional. With ``attributes`` (joint format) an opening tag may
-    carry ``name="value"`` pairs, names from its label's list, as the transformers backend's
-    automaton admits. With ``forced`` spans (source offsets) exactly those are tagged.
+    carry ``name="value"`` pairs, names from its label's list. The transformers backend's
+    automaton (``constrained.py``) admits the same language (a test holds both to one list). With ``forced`` spans (source offsets) exactly those are tagged.
     """
     lead = ""
     if source.startswith(" "):
@@ -95,7 +95,7 @@ def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tup
         return f"root ::= {lead}" + " ".join(p for p in pieces if p != '""')
     if not labels:
         return f"root ::= {lead}{_literal(source)}"
-    parts = [_literal(p) for p in re.findall(r"\w+|\s+|[^\w\s]", source)]
+    parts = [_literal(p) for p in PARTS.findall(source)]
     n = len(parts)
     rules = [f"root ::= {lead}o0",
              "open ::= " + " | ".join(_open_tag(label, attributes) for label in labels),
