@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -58,3 +60,12 @@ def without_kiwi(counts: Counter) -> Counter:
 
 def kiwi_only(counts: Counter) -> Counter:
     return Counter({k: v for k, v in counts.items() if k.startswith(KIWI_NS)})
+
+
+def noise_of_annotate(*args) -> list[str]:
+    """Run ``kiwi-cas annotate ARGS`` in a fresh process (warnings are shown once per process) and
+    return its stderr lines that warn or trace back; the run itself must succeed."""
+    proc = subprocess.run([sys.executable, "-m", "kiwi_cas.cli", "annotate", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [line for line in proc.stderr.splitlines() if "warn" in line.lower() or "traceback" in line.lower()]
