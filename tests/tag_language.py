@@ -32,10 +32,18 @@ JOINT_CASES = [  # the joint format: problem tags may carry negation attributes,
 ]
 
 
-FORCED_CASES = [  # the joint format with the entity "fever" (source offsets 5-10 with its quotes) given
+FORCED_CASES = [  # the joint format with the entity "fever" (source offsets 4-11 with its quotes) given
     (' No <span class="problem" negation="No">"fever"</span>.', True),
     ('No <span class="problem">"fever"</span>.', True),
     (' No "fever".', False),  # the given entity untagged
     (' No <span class="test">"fever"</span>.', False),  # another label
     (' <span class="problem">No</span> <span class="problem">"fever"</span>.', False),  # an extra tag
+]
+
+
+#: (test id, labels, attributes, forced spans, cases): each list with the grammar settings it is about
+SETTINGS = [
+    ("kiwi", ("problem", "negation"), None, None, GRAMMAR_CASES),
+    ("joint", ("problem", "test"), {"problem": ("negation",)}, None, JOINT_CASES),
+    ("joint-given-entities", ("problem", "test"), {"problem": ("negation",)}, ((4, 11, "problem"),), FORCED_CASES),
 ]

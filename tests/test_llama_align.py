@@ -7,7 +7,7 @@ import pytest
 from kiwi_cas.extractors.llama.align import align
 from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, finished, start_states
 from kiwi_cas.extractors.llama.prompts import PromptSet, mark
-from tests.tag_language import FORCED_CASES, GRAMMAR_CASES, JOINT_CASES, SOURCE
+from tests.tag_language import SETTINGS, SOURCE
 
 SRC = "Patient denies chest pain and has  severe Headache."
 ENT = {"problem", "test", "drug", "treatment"}
@@ -202,14 +202,9 @@ def test_joint_automaton_with_given_entities_tags_exactly_those(text, ok):
         assert bool(states) and finished(states, source) == ok
 
 
-@pytest.mark.parametrize("attributes,forced,cases", [
-    (None, None, GRAMMAR_CASES),
-    ({"problem": ("negation",)}, ((4, 11, "problem"),), FORCED_CASES),
-    ({"problem": ("negation",)}, None, JOINT_CASES),
-], ids=["kiwi", "joint-given-entities", "joint"])
-def test_the_automaton_admits_what_the_vllm_grammar_admits(attributes, forced, cases):
+@pytest.mark.parametrize("labels,attributes,forced,cases", [s[1:] for s in SETTINGS], ids=[s[0] for s in SETTINGS])
+def test_the_automaton_admits_what_the_vllm_grammar_admits(labels, attributes, forced, cases):
     """The same list tests/test_vllm_cpu.py checks the vLLM grammar against with xgrammar."""
-    labels = ("problem", "negation") if attributes is None else ("problem", "test")
     g = TagGrammar(labels, attributes, forced)
     got = [bool(states) and finished(states, SOURCE)
            for states in (advance(start_states(SOURCE), text, SOURCE, g) for text, _ in cases)]

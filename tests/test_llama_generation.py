@@ -64,6 +64,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
         follower = TagFollower(backend.trie, req.source, TagGrammar(req.labels, req.attributes, req.forced),
                                tok.eos_token_id, True)
         out: list[int] = []
+        keyword = cache_keyword(model)
         with torch.inference_mode():
             step = model(torch.tensor([ids]), use_cache=True)
             for _ in range(max_new_tokens(tok, req)):
@@ -79,7 +80,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
                 out.append(choice)
                 follower.push(choice)
                 cache = step.cache if hasattr(step, "cache") else step.past_key_values
-                step = model(torch.tensor([[choice]]), use_cache=True, **{cache_keyword(model): cache})
+                step = model(torch.tensor([[choice]]), use_cache=True, **{keyword: cache})
         assert got == tok.decode(out, skip_special_tokens=True)
     assert backend.stats.forward_passes > 0
 

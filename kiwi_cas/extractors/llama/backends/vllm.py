@@ -79,8 +79,9 @@ def source_grammar(source: str, labels: Sequence[str], attributes: dict[str, tup
     closing tag only inside, every span closed at the end; linear in the text
     (a regular expression for the same language grows exponentially). A leading space (the
     gap after the prompt) is optional. With ``attributes`` (joint format) an opening tag may
-    carry ``name="value"`` pairs, names from its label's list. The transformers backend's
-    automaton (``constrained.py``) admits the same language (a test holds both to one list). With ``forced`` spans (source offsets) exactly those are tagged.
+    carry ``name="value"`` pairs, names from its label's list. With ``forced`` spans (source
+    offsets) exactly those are tagged. The transformers backend's automaton (``constrained.py``)
+    admits the same language (a test holds both to one list of cases).
     """
     lead = ""
     if source.startswith(" "):
