@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="score only the first N dev notes (LLaMA on CPU is slow)")
     ap.add_argument("--unconstrained", action="store_true")
     ap.add_argument("--backend", default=None, help="llama only")
-    ap.add_argument("--precision", default=None, choices=["int8", "fp32"], help="bert only")
+    ap.add_argument("--precision", default=None, choices=["int8", "fp32", "auto", "bf16"],
+                    help="bert: fp32 | int8 (torch runtime); llama: auto | fp32 | bf16")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
 
@@ -86,7 +87,8 @@ def main() -> None:
         print("LLaMA outputs dropped in alignment:", dict(unaligned.unaligned))
     stats = getattr(getattr(loaded.extractor, "backend", None), "stats", None)
     if stats is not None and stats.seconds:
-        print(f"LLaMA generation: {stats.prompts} prompts, {stats.prompts / stats.seconds:.2f} prompts/s, "
+        print(f"LLaMA generation ({loaded.extractor.backend.precision}): {stats.prompts} prompts, "
+              f"{stats.prompts / stats.seconds:.2f} prompts/s, "
               f"{stats.generated_tokens / stats.seconds:.1f} generated tokens/s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -21,7 +21,8 @@ One fold takes ~10 min on a 2-core CPU with nothing else running (12 epochs over
 
 A change to the LLaMA decoder is scored on the same folds without training again by
 ``--rescore`` (the models kept by ``--keep-models``; ~5 min per fold): results go to
-``OUT/rescored-fold-K.json``, beside the fold's first result.
+``OUT/rescored-PRECISION-fold-K.json`` (the precision the decoder ran in, ``--precision``),
+beside the fold's first result.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
     return result
 
 
-def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool = False, rescore: bool = False) -> dict:
+def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool = False, rescore: bool = False,
+                   precision: str = "auto") -> dict:
     """One fold of the shipped LLaMA recipe (``kiwi-cas train llama --format joint --max-examples 5000``);
     with ``rescore`` the fold's kept model is decoded and scored again, untrained."""
     from kiwi_cas.core.boundaries import fix_boundaries
@@ -106,7 +108,7 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
             train_llama(train_docs, model, LlamaTrainConfig(max_examples=5000, epochs=epochs, format="joint"),
                         source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
         train_minutes = (time.time() - t0) / 60
-        extractor = load_extractor(LlamaConfig(model=model, backend="transformers"))
+        extractor = load_extractor(LlamaConfig(model=model, backend="transformers", precision=precision))
         t1 = time.time()
         # decoded without the closed-class rule first, so that one run scores it both ways
         # (folds 0-2 of the README table were scored before the rule existed)
@@ -120,12 +122,14 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
     result = {"fold": fold, "folds": k, "extractor": "llama", "format": "joint", "epochs": epochs,
               "train_notes": len(train_docs), "test_notes": len(test),
               "train_minutes": None if rescore else round(train_minutes, 1), "rescored": rescore,
+              "precision": extractor.backend.precision,
               "seconds_per_note_e2e": round(seconds_per_note, 2), "minutes": round((time.time() - t0) / 60, 1),
               "ner": r["ner"]["exact"]["micro"]["f1"], "modifier": r["modifier"]["exact"]["micro"]["f1"],
               "re": r["re"]["exact"]["micro"]["f1"], "re_given": g["re"]["exact"]["micro"]["f1"],
               "ner_without_closed_class_rule": r0["ner"]["exact"]["micro"]["f1"],
               "re_without_closed_class_rule": r0["re"]["exact"]["micro"]["f1"]}
-    (out / f"{'rescored-' if rescore else ''}fold-{fold}.json").write_text(json.dumps(result, indent=1))
+    name = f"rescored-{extractor.backend.precision}-fold-{fold}.json" if rescore else f"fold-{fold}.json"
+    (out / name).write_text(json.dumps(result, indent=1))
     print(json.dumps(result), flush=True)
     return result
 
@@ -142,19 +146,22 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
-                    help="llama: decode and score the kept fold models again, untrained (OUT/rescored-fold-K.json)")
+                    help="llama: decode and score the kept fold models again, untrained "
+                         "(OUT/rescored-PRECISION-fold-K.json)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="llama: what the decoder computes in (as annotate --precision)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.rescore and args.extractor != "llama":
         ap.error("--rescore is for --extractor llama (BERT decoding rules: benchmarks/decoding.py)")
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if args.rescore:
-            run_llama_fold(args.folds, fold, args.epochs or 2, args.out, rescore=True)
+            run_llama_fold(args.folds, fold, args.epochs or 2, args.out, rescore=True, precision=args.precision)
             continue
         if (args.out / f"fold-{fold}.json").exists():
             continue
         if args.extractor == "llama":
-            run_llama_fold(args.folds, fold, args.epochs or 2, args.out, args.keep_models)
+            run_llama_fold(args.folds, fold, args.epochs or 2, args.out, args.keep_models, precision=args.precision)
         else:
             run_fold(args.folds, fold, args.epochs or 12, args.out, args.context_tokens, args.keep_models, args.augment,
                      args.lr)

@@ -59,7 +59,8 @@ def main() -> None:
     ap.add_argument("--extractor", default="bert", choices=["bert", "llama"])
     ap.add_argument("--backend", default=None, help="llama only")
     ap.add_argument("--unconstrained", action="store_true")
-    ap.add_argument("--precision", default=None, choices=["int8", "fp32"], help="bert only")
+    ap.add_argument("--precision", default=None, choices=["int8", "fp32", "auto", "bf16"],
+                    help="bert: fp32 | int8 (torch runtime); llama: auto | fp32 | bf16")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kiwi-bench-"))
     (tmp / "in").mkdir()
@@ -122,7 +123,8 @@ def main() -> None:
     print(f"steady state (load excluded): {(total - load_time) / n:.3f} s/note")
     stats = getattr(getattr(extractor, "backend", None), "stats", None)
     if stats is not None and stats.seconds:
-        print(f"LLaMA ({extractor.backend_name}, constrained={extractor.constrained}): {stats.prompts} prompts, "
+        print(f"LLaMA ({extractor.backend_name}, {extractor.backend.precision}, constrained={extractor.constrained}): "
+              f"{stats.prompts} prompts, "
               f"{stats.prompts / stats.seconds:.2f} prompts/s, {stats.generated_tokens / stats.seconds:.1f} "
               f"generated tokens/s" + (f", {stats.forward_passes} forward passes over {stats.positions} positions "
                                        f"for {stats.generated_tokens} tokens" if stats.forward_passes else "")

@@ -13,11 +13,22 @@ from tests.helpers import kiwi_only, noise_of_annotate, run, type_counts, withou
 SENTENCES = ["Patient denies chest pain.", "Metoprolol 25 mg p.o. b.i.d."]
 
 
-@pytest.fixture(scope="module")
-def llama():
+def _shipped(precision: str) -> LlamaExtractor:
     if not default_model_path().exists():
         pytest.fail("the shipped LLaMA model folder is missing")
-    return LlamaExtractor.from_config(LlamaConfig(backend="transformers", constrained=True, batch_size=8))
+    return LlamaExtractor.from_config(LlamaConfig(backend="transformers", constrained=True, batch_size=8,
+                                                  precision=precision))
+
+
+@pytest.fixture(scope="module")
+def llama():
+    return _shipped("fp32")
+
+
+@pytest.fixture(scope="module")
+def llama_bf16():
+    """bfloat16 products inside the float32 model (``auto`` on a CPU with AMX); emulated, slower, elsewhere."""
+    return _shipped("bf16")
 
 
 def test_constrained_generation_never_leaves_the_input(llama):
@@ -33,10 +44,15 @@ def test_constrained_generation_never_leaves_the_input(llama):
         assert not problems
 
 
-def test_drafted_decoding_equals_plain_constrained_greedy(llama):
-    """The fast decoder (source drafts, shared prefix, argmax-first constraint check, batch of two)
-    writes what one-token-at-a-time greedy decoding over the fully masked vocabulary writes."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_drafted_decoding_equals_plain_constrained_greedy(precision, request):
+    """The fast decoder (source drafts, shared prefix, argmax-first constraint check, two rows at a time
+    with the others joining as rows finish) writes what one-token-at-a-time greedy decoding over the
+    fully masked vocabulary writes, in either precision."""
     import torch
+
+    llama = request.getfixturevalue("llama" if precision == "fp32" else "llama_bf16")
+    assert llama.backend.precision == precision
 
     from kiwi_cas.core import schema
     from kiwi_cas.extractors.llama.backends import GenRequest, max_new_tokens
@@ -57,7 +73,12 @@ def test_drafted_decoding_equals_plain_constrained_greedy(llama):
     reqs.append(GenRequest(joint, " " + SENTENCES[0], schema.ENTITY_LABELS, schema.ALLOWED_PAIRS))
     reqs.append(GenRequest(joint, " " + SENTENCES[0], schema.ENTITY_LABELS, schema.ALLOWED_PAIRS,
                            ((16, 26, "problem"),)))
-    fast = backend.generate(reqs, constrained=True)
+    # two rows at a time: the others wait and join the running batch as rows finish
+    backend.batch_size, size = 2, backend.batch_size
+    try:
+        fast = backend.generate(reqs, constrained=True)
+    finally:
+        backend.batch_size = size
     tok, model = backend.tokenizer, backend.model
     for req, got in zip(reqs, fast):
         ids = tok(req.prompt, add_special_tokens=False)["input_ids"]

@@ -37,11 +37,13 @@ def test_vllm_backend_on_cpu_matches_the_transformers_backend(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "note.txt").write_text(NOTE)
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    # float32 on both sides (on a CPU with AMX, auto gives the transformers backend bfloat16 products)
     proc = subprocess.run([str(VLLM_CLI), "annotate", str(tmp_path / "in"), "-o", str(tmp_path / "vllm"),
-                           "--extractor", "llama", "--backend", "vllm"], capture_output=True, text=True,
-                          timeout=900, env=env)
+                           "--extractor", "llama", "--backend", "vllm", "--precision", "fp32"], capture_output=True,
+                          text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    cli("annotate", tmp_path / "in", "-o", tmp_path / "hf", "--extractor", "llama", "--backend", "transformers")
+    cli("annotate", tmp_path / "in", "-o", tmp_path / "hf", "--extractor", "llama", "--backend", "transformers",
+        "--precision", "fp32")
     vllm, hf = _spans(tmp_path / "vllm" / "note.xmi"), _spans(tmp_path / "hf" / "note.xmi")
     assert vllm == hf
     assert ("chest pain", "problem") in vllm[0]  # and the model did find something

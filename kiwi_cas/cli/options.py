@@ -20,6 +20,7 @@ from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES
 from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.bert.runtime import PRECISIONS, RUNTIMES
 from kiwi_cas.extractors.llama.backends import BACKEND_CHOICES
+from kiwi_cas.extractors.llama.precision import PRECISIONS as LLAMA_PRECISIONS
 from kiwi_cas.extractors.registry import EXTRACTORS, extractor_config
 
 
@@ -42,7 +43,7 @@ def output_option(help_text: str) -> Callable:
                         type=click.Path(file_okay=False, path_type=Path), help=help_text)
 
 
-_ALL_PRECISIONS = sorted({p for ps in PRECISIONS.values() for p in ps})
+_ALL_PRECISIONS = sorted({p for ps in (*PRECISIONS.values(), LLAMA_PRECISIONS) for p in ps})
 
 extractor_options = _stack(
     click.option("--extractor", type=click.Choice(list(EXTRACTORS)), default="bert", show_default=True,
@@ -54,8 +55,10 @@ extractor_options = _stack(
                  help="bert only [default: onnx]: onnx (ONNX Runtime, fp32, the same answer whatever the batch) "
                       "or torch."),
     click.option("--precision", type=click.Choice(_ALL_PRECISIONS), default=None,
-                 help="bert only [default: fp32]: with --runtime torch, int8 quantizes the encoder's linear layers "
-                      "dynamically (faster, but a note's result then depends on its batch; deprecated in torch)."),
+                 help="bert [default: fp32]: with --runtime torch, int8 quantizes the encoder's linear layers "
+                      "dynamically (faster, but a note's result then depends on its batch; deprecated in torch). "
+                      "llama [default: auto]: bf16 matrix products on CUDA or a CPU with AMX (1.1-1.3x faster there, "
+                      "dev accuracy unchanged), else fp32."),
     click.option("--backend", type=click.Choice(list(BACKEND_CHOICES)), default=None,
                  help="llama only [default: auto]: auto picks vLLM where CUDA and vllm exist, else transformers."),
     click.option("--constrained/--unconstrained", default=None,

@@ -10,6 +10,7 @@ from typing import ClassVar
 from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.bert.runtime import PRECISIONS, RUNTIMES
 from kiwi_cas.extractors.llama.backends import BACKEND_CHOICES
+from kiwi_cas.extractors.llama.precision import PRECISIONS as LLAMA_PRECISIONS
 
 
 def _check(value, allowed, option: str) -> None:
@@ -43,10 +44,12 @@ class LlamaConfig:
     backend: str = "auto"  # auto | transformers | vllm
     constrained: bool = True  # output = input text with tags inserted
     batch_size: int = 32  # prompts decoded together (transformers)
+    precision: str = "auto"  # auto (bf16 on CUDA or an AMX CPU, else fp32) | fp32 | bf16
     threads: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.backend, BACKEND_CHOICES, "--backend")
+        _check(self.precision, LLAMA_PRECISIONS, "--precision (extractor llama)")
         if self.batch_size < 1:
             raise UsageError("the generation batch size must be at least 1")
 

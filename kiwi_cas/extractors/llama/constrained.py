@@ -52,9 +52,10 @@ class TokenTrie:
     def __init__(self, tokenizer) -> None:
         self.root: dict = {}
         self.strings: dict[int, str] = {}
-        for tid in range(len(tokenizer)):
-            s = tokenizer.decode([tid], clean_up_tokenization_spaces=False)
-            if not s or "\ufffd" in s or tid in tokenizer.all_special_ids:
+        special = set(tokenizer.all_special_ids)
+        texts = tokenizer.batch_decode([[tid] for tid in range(len(tokenizer))], clean_up_tokenization_spaces=False)
+        for tid, s in enumerate(texts):
+            if not s or "\ufffd" in s or tid in special:
                 continue
             self.strings[tid] = s
             node = self.root

@@ -5,8 +5,9 @@ always the next tokens of the sentence. Each step feeds, per row, the token just
 to ``draft_tokens`` guesses (the rest of a half-written tag, then the tokenized rest of the
 source) and keeps the longest run of guesses that greedy decoding picks itself; the positions
 of rejected guesses stay in the KV cache but are masked out. The output is what plain greedy
-decoding would write, in a fraction of the forward passes. Rows of a batch share their common
-prompt prefix (the instruction), which is computed once and repeated.
+decoding would write, in a fraction of the forward passes. Rows share their common prompt
+prefix (the instruction), which is computed once and repeated. Rows join the running batch as
+others finish (continuous batching), prefilled in runs of similar prompt length.
 
 Only the decoder stack runs over every prompt position; the output head (in the LLaMA family
 a plain projection of the final hidden state) runs on each prompt's last token and on the
@@ -75,66 +76,166 @@ class DraftDecoder:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids[:min(self.draft_tokens, row.limit - len(row.out))]
 
-    def decode(self, rows: list[Row]) -> None:
-        """Fill each row's ``out`` with its greedy answer (EOS not included)."""
-        from transformers import DynamicCache
+    def decode(self, rows: list[Row], batch_size: int) -> None:
+        """Fill each row's ``out`` with its greedy answer (EOS not included), ``batch_size`` rows at a time.
 
+        Rows join as others finish: whenever no more than half a batch is still generating, the next
+        waiting rows are prefilled and merged into the running batch (continuous batching). Without
+        it a batch's last long answers ran on alone, each forward pass reading all the weights for a
+        row or two.
+        """
         device = self.head.weight.device
-        cache = DynamicCache()
+        queue = list(rows)
         # the shared prefix, once; every row keeps at least one prompt token of its own
         shared = min(len(os.path.commonprefix([r.prompt for r in rows])), min(len(r.prompt) for r in rows) - 1)
+        prefix = []
         if shared > 0:
-            self._run(torch.tensor([rows[0].prompt[:shared]], device=device), torch.ones(1, shared, dtype=torch.long,
-                      device=device), torch.arange(shared, device=device)[None], cache)
-            if len(rows) > 1:
-                cache.batch_repeat_interleave(len(rows))
-        # the rest of each prompt
+            cache = self._new_cache([])
+            self._run(torch.tensor([rows[0].prompt[:shared]], device=device),
+                      torch.ones(1, shared, dtype=torch.long, device=device),
+                      torch.arange(shared, device=device)[None], cache)
+            prefix = layer_tensors(cache)
+        batch = Batch([], None, torch.zeros((0, 0), dtype=torch.long, device=device),
+                      torch.zeros(0, dtype=torch.long, device=device))
+        while True:
+            while queue and len(batch.rows) <= batch_size // 2:
+                admitted, queue = queue[:batch_size - len(batch.rows)], queue[batch_size - len(batch.rows):]
+                for similar in similar_lengths([r.prompt[shared:] for r in admitted], admitted):
+                    batch = self._join(batch, self._prefill(similar, prefix, shared))
+            if not batch.rows:
+                return
+            self._step(batch)
+            batch = self._without_finished(batch)
+
+    def _new_cache(self, tensors: list[tuple[torch.Tensor, torch.Tensor]]):
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        for layer, (keys, values) in enumerate(tensors):
+            cache.update(keys, values, layer)
+        return cache
+
+    def _prefill(self, rows: list[Row], prefix: list[tuple[torch.Tensor, torch.Tensor]], shared: int) -> "Batch":
+        """A batch of ``rows`` with their prompts read (after the shared prefix) and first tokens taken."""
+        device = self.head.weight.device
+        n = len(rows)
+        cache = self._new_cache([(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
+                                 for k, v in prefix])
         suffix = [r.prompt[shared:] for r in rows]
         ids, step_mask = self._right_padded(suffix, device)
-        width = ids.shape[1]
-        mask = torch.cat([torch.ones((len(rows), shared), dtype=torch.long, device=device), step_mask], 1)
-        positions = shared + torch.arange(width, device=device)[None].expand(len(rows), -1)
+        mask = torch.cat([torch.ones((n, shared), dtype=torch.long, device=device), step_mask], 1)
+        positions = shared + torch.arange(ids.shape[1], device=device)[None].expand(n, -1)
         hidden = self._run(ids, mask, positions, cache)
         last = torch.tensor([len(s) - 1 for s in suffix], device=device)
-        logits = self.head(hidden[torch.arange(len(rows), device=device), last]).float()
-        next_pos = torch.tensor([len(r.prompt) for r in rows], device=device)
+        logits = self.head(hidden[torch.arange(n, device=device), last]).float()
         for i, r in enumerate(rows):
             r.pending = r.follower.pick(logits[i])
+        batch = Batch(rows, cache, mask, torch.tensor([len(r.prompt) for r in rows], device=device))
+        return self._without_finished(batch)
 
-        active = list(range(len(rows)))  # rows still generating, in cache batch order
-        while True:
-            keep = []
-            for j, i in enumerate(active):
-                r = rows[i]
-                if r.pending == self.eos_id or len(r.out) >= r.limit:
-                    continue
-                r.out.append(r.pending)
-                r.follower.push(r.pending)
-                keep.append(j)
-            if not keep:
-                return
-            if len(keep) < len(active):
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                mask, next_pos = mask[index], next_pos[index]
-                active = [active[j] for j in keep]
-            drafts = [self._draft(rows[i]) for i in active]
-            ids, step_mask = self._right_padded([[rows[i].out[-1], *d] for i, d in zip(active, drafts)], device)
-            width = ids.shape[1]
-            mask = torch.cat([mask, step_mask], 1)
-            positions = next_pos[:, None] + torch.arange(width, device=device)[None]
-            logits = self.head(self._run(ids, mask, positions, cache)).float()
-            base = mask.shape[1] - width
-            for j, i in enumerate(active):
-                r, guesses = rows[i], drafts[j]
-                taken, choice = 0, None
-                for guess in guesses:
-                    choice = r.follower.pick(logits[j, taken])
-                    if choice != guess:
-                        break
-                    r.out.append(guess)
-                    r.follower.push(guess)
-                    taken, choice = taken + 1, None
-                r.pending = choice if choice is not None else r.follower.pick(logits[j, taken])
-                mask[j, base + 1 + taken:] = 0
-                next_pos[j] += 1 + taken
+    def _without_finished(self, batch: "Batch") -> "Batch":
+        """Each row's pending token taken; rows that chose EOS or reached their limit leave the batch."""
+        keep = []
+        for j, r in enumerate(batch.rows):
+            if r.pending == self.eos_id or len(r.out) >= r.limit:
+                continue
+            r.out.append(r.pending)
+            r.follower.push(r.pending)
+            keep.append(j)
+        if len(keep) == len(batch.rows):
+            return batch
+        index = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
+        if not keep:
+            return Batch([], None, batch.mask[index], batch.next_pos[index])
+        batch.cache.batch_select_indices(index)
+        return self._compacted(Batch([batch.rows[j] for j in keep], batch.cache, batch.mask[index],
+                                     batch.next_pos[index]))
+
+    def _compacted(self, batch: "Batch") -> "Batch":
+        """The batch without the cache positions no row attends to any more (those of rows gone,
+        holes): in a long run rows keep joining, and the cache would otherwise only grow. Keys
+        carry their rotary positions, so dropping positions changes nothing else."""
+        used = batch.mask.any(0)
+        if int(used.sum()) > 0.75 * used.numel():
+            return batch
+        index = used.nonzero().squeeze(1)
+        tensors = [(k.index_select(2, index), v.index_select(2, index)) for k, v in layer_tensors(batch.cache)]
+        return Batch(batch.rows, self._new_cache(tensors), batch.mask[:, index], batch.next_pos)
+
+    def _join(self, a: "Batch", b: "Batch") -> "Batch":
+        """One batch of both: the shorter cache is padded with masked holes to the longer one's width."""
+        if not a.rows:
+            return b
+        if not b.rows:
+            return a
+        width = max(a.mask.shape[1], b.mask.shape[1])
+
+        def widened(t: torch.Tensor, dim: int) -> torch.Tensor:
+            pad = width - t.shape[dim]
+            if not pad:
+                return t
+            shape = list(t.shape)
+            shape[dim] = pad
+            return torch.cat([t, t.new_zeros(shape)], dim)
+
+        tensors = [(torch.cat([widened(ka, 2), widened(kb, 2)]), torch.cat([widened(va, 2), widened(vb, 2)]))
+                   for (ka, va), (kb, vb) in zip(layer_tensors(a.cache), layer_tensors(b.cache))]
+        return Batch(a.rows + b.rows, self._new_cache(tensors), torch.cat([widened(a.mask, 1), widened(b.mask, 1)]),
+                     torch.cat([a.next_pos, b.next_pos]))
+
+    def _step(self, batch: "Batch") -> None:
+        """One forward pass: each row's last token and its draft; the longest greedy-confirmed run of the
+        draft is taken, the rest masked out, and the next token picked (``pending``)."""
+        device = batch.mask.device
+        drafts = [self._draft(r) for r in batch.rows]
+        ids, step_mask = self._right_padded([[r.out[-1], *d] for r, d in zip(batch.rows, drafts)], device)
+        width = ids.shape[1]
+        batch.mask = torch.cat([batch.mask, step_mask], 1)
+        positions = batch.next_pos[:, None] + torch.arange(width, device=device)[None]
+        logits = self.head(self._run(ids, batch.mask, positions, batch.cache)).float()
+        base = batch.mask.shape[1] - width
+        for j, (r, guesses) in enumerate(zip(batch.rows, drafts)):
+            taken, choice = 0, None
+            for guess in guesses:
+                choice = r.follower.pick(logits[j, taken])
+                if choice != guess:
+                    break
+                r.out.append(guess)
+                r.follower.push(guess)
+                taken, choice = taken + 1, None
+            r.pending = choice if choice is not None else r.follower.pick(logits[j, taken])
+            batch.mask[j, base + 1 + taken:] = 0
+            batch.next_pos[j] += 1 + taken
+
+
+@dataclass
+class Batch:
+    """Rows decoding together: their KV cache, which cache positions each row attends to (``mask``;
+    0 for padding, rejected guesses and the holes of a joined batch), and each row's next position."""
+
+    rows: list[Row]
+    cache: object  # a transformers DynamicCache (None while empty)
+    mask: torch.Tensor
+    next_pos: torch.Tensor
+
+
+def similar_lengths(prompts: list[list[int]], rows: list[Row], padding: float = 0.2) -> list[list[Row]]:
+    """``rows`` (longest prompt first) cut into runs that each pad no more than ``padding`` of their
+    prompt positions: one prefill pass per run, since a pass computes every row to its longest prompt."""
+    runs: list[list[Row]] = []
+    width = real = 0
+    for prompt, row in zip(prompts, rows):
+        if runs and (real + len(prompt)) >= (1 - padding) * width * (len(runs[-1]) + 1):
+            runs[-1].append(row)
+            real += len(prompt)
+        else:
+            runs.append([row])
+            width = real = len(prompt)
+    return runs
+
+
+def layer_tensors(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's (keys, values) of a DynamicCache: ``layers`` in transformers 5, two lists in 4.x."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))

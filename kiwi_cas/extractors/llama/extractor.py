@@ -73,7 +73,7 @@ class LlamaExtractor:
         source, meta = model_source(model_dir)
         meta.setdefault("name", model_dir.name)
         backend = resolve_backend(config.backend)
-        return cls(load_backend(backend, source, batch_size=config.batch_size), PromptSet.load(model_dir), meta,
+        return cls(load_backend(backend, source, batch_size=config.batch_size, precision=config.precision), PromptSet.load(model_dir), meta,
                    config.constrained, backend)
 
     def _generate(self, reqs: list[GenRequest]) -> list[str]:

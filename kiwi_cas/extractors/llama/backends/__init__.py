@@ -46,6 +46,7 @@ class ModelSource:
 
 class Backend(Protocol):
     stats: GenStats
+    precision: str  # what it computes in, resolved: fp32 | bf16
 
     def generate(self, requests: Sequence[GenRequest], constrained: bool) -> list[str]:
         ...
@@ -98,7 +99,7 @@ def resolve_backend(name: str) -> str:
     return name
 
 
-def load_backend(name: str, source: ModelSource, batch_size: int = 32) -> Backend:
+def load_backend(name: str, source: ModelSource, batch_size: int = 32, precision: str = "auto") -> Backend:
     name = resolve_backend(name)
     module, cls = BACKENDS[name].split(":")
     try:
@@ -106,4 +107,4 @@ def load_backend(name: str, source: ModelSource, batch_size: int = 32) -> Backen
     except ImportError as exc:
         raise SetupError(f"the {name} backend needs a package this environment lacks ({exc.name}): "
                          f"pip install 'kiwi_cas[{name}]'") from exc
-    return getattr(mod, cls)(source, batch_size=batch_size)
+    return getattr(mod, cls)(source, batch_size=batch_size, precision=precision)

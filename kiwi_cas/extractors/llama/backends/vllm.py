@@ -25,18 +25,22 @@ class VllmBackend:
     Constrained decoding uses vLLM's structured output with a grammar (``source_grammar``).
     """
 
-    def __init__(self, source: ModelSource, batch_size: int = 0, max_model_len: int = 4096,
+    def __init__(self, source: ModelSource, batch_size: int = 0, precision: str = "auto", max_model_len: int = 4096,
                  gpu_memory_utilization: float = 0.85) -> None:
-        """``batch_size`` is not used: vLLM schedules all prompts of a call itself."""
+        """``batch_size`` is not used: vLLM schedules all prompts of a call itself. ``precision`` ``auto``
+        is bfloat16 on a GPU and float32 on CPU (vLLM has no float32 products around bfloat16 ones)."""
         from vllm import LLM  # imported only when this backend is used
 
         import torch
 
         model_dir = merged_folder(source.base, source.adapter) if source.adapter else source.base
-        # on CPU, float32 as the transformers backend (and CPU training) computes: vLLM's default there
-        # is the config's dtype, and bfloat16 rounding changed a greedy choice on the example notes;
-        # on a GPU, bfloat16 (a merged adapter folder is stored in float32)
-        dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+        # auto: on CPU, float32 as CPU training computes: vLLM's default there is the config's dtype, and
+        # its all-bfloat16 model changed a greedy choice on the example notes; on a GPU, bfloat16 (a
+        # merged adapter folder is stored in float32)
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_available() else "fp32"
+        self.precision = precision
+        dtype = "bfloat16" if precision == "bf16" else "float32"
         self.llm = LLM(model=str(model_dir), enable_prefix_caching=True, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, seed=0, dtype=dtype)
         self.tokenizer = self.llm.get_tokenizer()

@@ -1,0 +1,54 @@
+"""Parts of the drafting decoder's batching, each against what it replaces."""
+
+from __future__ import annotations
+
+from kiwi_cas.extractors.llama.drafting import similar_lengths
+
+
+def test_prefill_runs_pad_at_most_a_fifth_of_their_positions():
+    lengths = [64, 60, 58, 40, 39, 30, 12, 11, 11, 10]
+    rows = [f"row{i}" for i in range(len(lengths))]
+    runs = similar_lengths([[0] * n for n in lengths], rows)
+    assert [r for run in runs for r in run] == rows  # every row once, in order
+    assert [len(run) for run in runs] == [5, 1, 4]
+    for run in runs:
+        widths = [lengths[rows.index(r)] for r in run]
+        assert sum(widths) >= 0.8 * widths[0] * len(widths)
+
+
+def test_gqa_attention_equals_transformers_sdpa_with_holes_in_the_mask():
+    """The decoder's attention reads shared key/value heads in place; it must compute what
+    transformers' own ``sdpa`` computes (which copies them per query head), holes and padding included."""
+    import torch
+    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+    from kiwi_cas.extractors.llama.attention import use_gqa_sdpa
+    from kiwi_cas.extractors.llama.drafting import cache_keyword
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2)
+    model = LlamaForCausalLM(config).eval()
+    ids = torch.randint(0, 300, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[0, 7:] = 0  # right padding
+    mask[1, 3] = 0  # a hole (a rejected guess)
+    step = torch.randint(0, 300, (3, 4))
+    step_mask = torch.cat([mask, torch.ones(3, 4, dtype=torch.long)], 1)
+    positions = torch.arange(9)[None].expand(3, -1)
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        cache = {cache_keyword(model): DynamicCache()}
+        with torch.inference_mode():
+            first = model(ids, attention_mask=mask, position_ids=positions, **cache).logits
+            then = model(step, attention_mask=step_mask, position_ids=9 + torch.arange(4)[None].expand(3, -1),
+                         **cache).logits
+        return first, then
+
+    model.set_attn_implementation("sdpa")
+    want = run()
+    assert use_gqa_sdpa(model)
+    got = run()
+    for w, g in zip(want, got):
+        real = mask.bool() if w.shape[1] == 9 else torch.ones(3, 4, dtype=torch.bool)
+        assert torch.allclose(w[real], g[real], atol=1e-5)

@@ -1,0 +1,66 @@
+"""What the LLaMA path computes in: ``auto`` picks bfloat16 products only where the hardware has them,
+and those products stay close to float32's inside an otherwise float32 model."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiwi_cas.errors import UsageError
+from kiwi_cas.extractors.config import LlamaConfig
+from kiwi_cas.extractors.llama.precision import cpu_has_amx_bf16, resolve_precision
+
+FLAGS = "flags\t\t: fpu vme sse2 avx2 fma avx512f avx512_bf16 {amx}\n"
+
+
+def _cpuinfo(tmp_path, amx: str):
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\n" + FLAGS.format(amx=amx) + "processor\t: 1\n" + FLAGS.format(amx=amx))
+    return path
+
+
+def test_amx_is_read_from_the_cpu_flags(tmp_path):
+    assert cpu_has_amx_bf16(_cpuinfo(tmp_path, "amx_bf16 amx_tile amx_int8"))
+    assert not cpu_has_amx_bf16(_cpuinfo(tmp_path, "amx_tile"))  # tiles without bf16: no
+    assert not cpu_has_amx_bf16(tmp_path / "missing")  # not Linux: no
+
+
+def test_auto_is_bf16_on_cuda_or_amx_and_explicit_choices_stand(monkeypatch):
+    from kiwi_cas.extractors.llama import precision
+
+    assert resolve_precision("auto", "cuda") == "bf16"
+    monkeypatch.setattr(precision, "cpu_has_amx_bf16", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(precision, "cpu_has_amx_bf16", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("fp32", "cpu") == "fp32"
+
+
+def test_an_unknown_precision_is_a_usage_error():
+    with pytest.raises(UsageError, match="auto, fp32, bf16"):
+        LlamaConfig(precision="int8")
+
+
+def test_bf16_products_keep_a_float32_model_close_to_float32():
+    import torch
+    from transformers import LlamaConfig as HFLlamaConfig, LlamaForCausalLM
+
+    from kiwi_cas.extractors.llama.bf16 import Bf16Linear, with_bf16_products
+
+    torch.manual_seed(0)
+    config = HFLlamaConfig(vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config).eval()
+    ids = torch.randint(0, 500, (3, 17))
+    with torch.inference_mode():
+        want = model(ids).logits
+        mixed = with_bf16_products(model)
+        got = mixed(ids).logits
+    head = mixed.get_output_embeddings()
+    assert [m for m in mixed.modules() if type(m) is torch.nn.Linear] == [head]  # the head stays float32
+    assert head.weight.dtype == torch.float32 and head.weight is mixed.get_input_embeddings().weight  # still tied
+    assert sum(isinstance(m, Bf16Linear) for m in mixed.modules()) == 2 * 7  # q k v o gate up down per layer
+    assert mixed.model.norm.weight.dtype == torch.float32
+    assert got.dtype == torch.float32
+    assert (got - want).abs().max() < 0.05 * want.abs().max()
+    assert not torch.equal(got, want)  # the products did run in bfloat16
