@@ -27,7 +27,7 @@ def llama():
 
 @pytest.fixture(scope="module")
 def llama_bf16():
-    """bfloat16 products inside the float32 model (``auto`` on a CPU with AMX); emulated, slower, elsewhere."""
+    """bfloat16 products inside the float32 model (``--precision bf16``): fast on a CPU with AMX, emulated elsewhere."""
     return _shipped("bf16")
 
 

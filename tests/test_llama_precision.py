@@ -1,5 +1,5 @@
-"""What the LLaMA path computes in: ``auto`` picks bfloat16 products only where the hardware has them,
-and those products stay close to float32's inside an otherwise float32 model."""
+"""What the LLaMA path computes in: ``auto`` is the same on every CPU (float32), and bfloat16
+products, where asked for, stay close to float32's inside an otherwise float32 model."""
 
 from __future__ import annotations
 
@@ -7,33 +7,14 @@ import pytest
 
 from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.config import LlamaConfig
-from kiwi_cas.extractors.llama.precision import cpu_has_amx_bf16, resolve_precision
-
-FLAGS = "flags\t\t: fpu vme sse2 avx2 fma avx512f avx512_bf16 {amx}\n"
+from kiwi_cas.extractors.llama.precision import resolve_precision
 
 
-def _cpuinfo(tmp_path, amx: str):
-    path = tmp_path / "cpuinfo"
-    path.write_text("processor\t: 0\n" + FLAGS.format(amx=amx) + "processor\t: 1\n" + FLAGS.format(amx=amx))
-    return path
-
-
-def test_amx_is_read_from_the_cpu_flags(tmp_path):
-    assert cpu_has_amx_bf16(_cpuinfo(tmp_path, "amx_bf16 amx_tile amx_int8"))
-    assert not cpu_has_amx_bf16(_cpuinfo(tmp_path, "amx_tile"))  # tiles without bf16: no
-    assert not cpu_has_amx_bf16(tmp_path / "missing")  # not Linux: no
-
-
-def test_auto_is_bf16_on_cuda_or_amx_and_explicit_choices_stand(monkeypatch):
-    from kiwi_cas.extractors.llama import precision
-
+def test_auto_is_bf16_on_cuda_and_fp32_on_any_cpu_and_explicit_choices_stand():
     assert resolve_precision("auto", "cuda") == "bf16"
-    monkeypatch.setattr(precision, "cpu_has_amx_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
-    monkeypatch.setattr(precision, "cpu_has_amx_bf16", lambda: True)
-    assert resolve_precision("auto", "cpu") == "bf16"
-    assert resolve_precision("fp32", "cpu") == "fp32"
+    assert resolve_precision("fp32", "cuda") == "fp32"
 
 
 def test_an_unknown_precision_is_a_usage_error():

@@ -37,7 +37,7 @@ def test_vllm_backend_on_cpu_matches_the_transformers_backend(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "note.txt").write_text(NOTE)
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    # float32 on both sides (on a CPU with AMX, auto gives the transformers backend bfloat16 products)
+    # float32 on both sides, said outright: the parity this test holds is float32's
     proc = subprocess.run([str(VLLM_CLI), "annotate", str(tmp_path / "in"), "-o", str(tmp_path / "vllm"),
                            "--extractor", "llama", "--backend", "vllm", "--precision", "fp32"], capture_output=True,
                           text=True, timeout=900, env=env)

@@ -44,7 +44,7 @@ class LlamaConfig:
     backend: str = "auto"  # auto | transformers | vllm
     constrained: bool = True  # output = input text with tags inserted
     batch_size: int = 32  # prompts decoded together (transformers)
-    precision: str = "auto"  # auto (bf16 on CUDA or an AMX CPU, else fp32) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
     threads: int | None = None
 
     def __post_init__(self) -> None:
