@@ -24,6 +24,7 @@ from kiwi_cas.core.evaluate import evaluate, format_report
 from kiwi_cas.core.spans import Counts
 from kiwi_cas.engines.discover import discover
 from kiwi_cas.engines.local import RunOptions, run_local
+from kiwi_cas.extractors.config import ALL_PRECISIONS
 from kiwi_cas.extractors.registry import extractor_config
 from kiwi_cas.formats.convert import brat_folder_to_xmi
 from kiwi_cas.formats.documents import held_out, load_documents
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="score only the first N dev notes (LLaMA on CPU is slow)")
     ap.add_argument("--unconstrained", action="store_true")
     ap.add_argument("--backend", default=None, help="llama only")
-    ap.add_argument("--precision", default=None, choices=["int8", "fp32", "auto", "bf16"],
+    ap.add_argument("--precision", default=None, choices=ALL_PRECISIONS,
                     help="bert: fp32 | int8 (torch runtime); llama: auto | fp32 | bf16")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kiwi_cas.extractors.llama.precision import PRECISIONS
+
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
 METRICS = (("NER exact F1", "ner"), ("modifiers exact F1", "modifier"), ("RE e2e exact F1", "re"),
            ("RE given gold entities F1", "re_given"))
@@ -148,7 +150,7 @@ def main() -> None:
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
                          "(OUT/rescored-PRECISION-fold-K.json)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS,
                     help="llama: what the decoder computes in (as annotate --precision)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

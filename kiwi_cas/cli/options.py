@@ -18,9 +18,9 @@ from kiwi_cas.cas.ctakes import ASSERTION_MODES
 from kiwi_cas.annotate.job import OUTPUT_FORMATS, ReadOptions
 from kiwi_cas.cas.safexml import DEFAULT_MAX_BYTES
 from kiwi_cas.errors import UsageError
-from kiwi_cas.extractors.bert.runtime import PRECISIONS, RUNTIMES
+from kiwi_cas.extractors.bert.runtime import RUNTIMES
+from kiwi_cas.extractors.config import ALL_PRECISIONS
 from kiwi_cas.extractors.llama.backends import BACKEND_CHOICES
-from kiwi_cas.extractors.llama.precision import PRECISIONS as LLAMA_PRECISIONS
 from kiwi_cas.extractors.registry import EXTRACTORS, extractor_config
 
 
@@ -43,8 +43,6 @@ def output_option(help_text: str) -> Callable:
                         type=click.Path(file_okay=False, path_type=Path), help=help_text)
 
 
-_ALL_PRECISIONS = sorted({p for ps in (*PRECISIONS.values(), LLAMA_PRECISIONS) for p in ps})
-
 extractor_options = _stack(
     click.option("--extractor", type=click.Choice(list(EXTRACTORS)), default="bert", show_default=True,
                  help="bert: fast encoder (default). llama: instruction-tuned LM rewriting sentences with span tags."),
@@ -54,7 +52,7 @@ extractor_options = _stack(
     click.option("--runtime", type=click.Choice(list(RUNTIMES)), default=None,
                  help="bert only [default: onnx]: onnx (ONNX Runtime, fp32, the same answer whatever the batch) "
                       "or torch."),
-    click.option("--precision", type=click.Choice(_ALL_PRECISIONS), default=None,
+    click.option("--precision", type=click.Choice(ALL_PRECISIONS), default=None,
                  help="bert [default: fp32]: with --runtime torch, int8 quantizes the encoder's linear layers "
                       "dynamically (faster, but a note's result then depends on its batch; deprecated in torch). "
                       "llama [default: auto = bf16 on CUDA, fp32 on CPU]: bf16 on CPU computes the decoder's matrix "

@@ -13,6 +13,10 @@ from kiwi_cas.extractors.llama.backends import BACKEND_CHOICES
 from kiwi_cas.extractors.llama.precision import PRECISIONS as LLAMA_PRECISIONS
 
 
+#: every value ``--precision`` takes, whichever extractor (each config checks its own)
+ALL_PRECISIONS: tuple[str, ...] = tuple(sorted({p for ps in (*PRECISIONS.values(), LLAMA_PRECISIONS) for p in ps}))
+
+
 def _check(value, allowed, option: str) -> None:
     if value not in allowed:
         raise UsageError(f"{option} must be one of {', '.join(map(str, allowed))}, not {value!r}")

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
 from kiwi_cas.extractors.llama.constrained import MAX_ATTRIBUTES, MAX_VALUE, PARTS
+from kiwi_cas.extractors.llama.precision import resolve_precision
 from kiwi_cas.extractors.settings import models_home
 
 
@@ -37,10 +38,8 @@ class VllmBackend:
         # auto: on CPU, float32 as CPU training computes: vLLM's default there is the config's dtype, and
         # its all-bfloat16 model changed a greedy choice on the example notes; on a GPU, bfloat16 (a
         # merged adapter folder is stored in float32)
-        if precision == "auto":
-            precision = "bf16" if torch.cuda.is_available() else "fp32"
-        self.precision = precision
-        dtype = "bfloat16" if precision == "bf16" else "float32"
+        self.precision = resolve_precision(precision, "cuda" if torch.cuda.is_available() else "cpu")
+        dtype = "bfloat16" if self.precision == "bf16" else "float32"
         self.llm = LLM(model=str(model_dir), enable_prefix_caching=True, max_model_len=max_model_len,
                        gpu_memory_utilization=gpu_memory_utilization, seed=0, dtype=dtype)
         self.tokenizer = self.llm.get_tokenizer()
