@@ -52,3 +52,32 @@ def test_gqa_attention_equals_transformers_sdpa_with_holes_in_the_mask():
     for w, g in zip(want, got):
         real = mask.bool() if w.shape[1] == 9 else torch.ones(3, 4, dtype=torch.bool)
         assert torch.allclose(w[real], g[real], atol=1e-5)
+
+
+def test_appending_cache_layer_holds_what_concatenation_holds():
+    """The decoder's cache writes new positions into spare room; through reallocations and rows
+    leaving, each layer must hold exactly the concatenation transformers' own layer would."""
+    import torch
+    from transformers import DynamicCache
+
+    from kiwi_cas.extractors.llama.kv_cache import layer_tensors, new_cache
+
+    torch.manual_seed(0)
+    first = [(torch.randn(3, 2, 7, 4), torch.randn(3, 2, 7, 4)) for _ in range(2)]
+    ours, theirs = new_cache(first), DynamicCache()
+    for layer, (k, v) in enumerate(first):
+        theirs.update(k, v, layer)
+    for i in range(40):  # 200 positions: more than the spare room, several times
+        width = 1 + i % 5
+        if i == 25:  # a row leaves
+            index = torch.tensor([0, 2])
+            ours.batch_select_indices(index)
+            theirs.batch_select_indices(index)
+        rows = 3 if i < 25 else 2
+        for layer in range(2):
+            k, v = torch.randn(rows, 2, width, 4), torch.randn(rows, 2, width, 4)
+            got = ours.update(k, v, layer)
+            want = theirs.update(k, v, layer)
+            assert all(torch.equal(g, w) for g, w in zip(got, want))
+    assert ours.get_seq_length() == theirs.get_seq_length() == 7 + sum(1 + i % 5 for i in range(40))
+    assert all(torch.equal(a, b) for pa, pb in zip(layer_tensors(ours), layer_tensors(theirs)) for a, b in zip(pa, pb))

@@ -45,10 +45,11 @@ def test_constrained_generation_never_leaves_the_input(llama):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_drafted_decoding_equals_plain_constrained_greedy(precision, request):
+def test_drafted_decoding_equals_plain_constrained_greedy(precision, request, monkeypatch):
     """The fast decoder (source drafts, shared prefix, argmax-first constraint check, two rows at a time
-    with the others joining as rows finish) writes what one-token-at-a-time greedy decoding over the
-    fully masked vocabulary writes, in either precision."""
+    with the others joining as rows finish, or all at once with finished rows left idle in the batch)
+    writes what one-token-at-a-time greedy decoding over the fully masked vocabulary writes, in either
+    precision."""
     import torch
 
     llama = request.getfixturevalue("llama" if precision == "fp32" else "llama_bf16")
@@ -57,6 +58,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(precision, request):
     from kiwi_cas.core import schema
     from kiwi_cas.extractors.llama.backends import GenRequest, max_new_tokens
     from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar, allowed_tokens, finished
+    from kiwi_cas.extractors.llama import drafting
     from kiwi_cas.extractors.llama.drafting import cache_keyword
 
     backend = llama.backend
@@ -73,14 +75,22 @@ def test_drafted_decoding_equals_plain_constrained_greedy(precision, request):
     reqs.append(GenRequest(joint, " " + SENTENCES[0], schema.ENTITY_LABELS, schema.ALLOWED_PAIRS))
     reqs.append(GenRequest(joint, " " + SENTENCES[0], schema.ENTITY_LABELS, schema.ALLOWED_PAIRS,
                            ((16, 26, "problem"),)))
-    # two rows at a time: the others wait and join the running batch as rows finish
-    backend.batch_size, size = 2, backend.batch_size
+    for sentence in (SENTENCES[1], "No fever."):  # rows of one instruction that finish at different steps
+        reqs.append(GenRequest(JOINT_TEMPLATE.replace("{}", sentence, 1), " " + sentence, schema.ENTITY_LABELS,
+                               schema.ALLOWED_PAIRS))
+    # two rows at a time, the others joining the running batch as rows finish; then all rows in one
+    # batch, each finished row left in it, idle, until the last one is done
+    runs, size = [], backend.batch_size
     try:
-        fast = backend.generate(reqs, constrained=True)
+        backend.batch_size = 2
+        runs.append(backend.generate(reqs, constrained=True))
+        backend.batch_size = 8
+        monkeypatch.setattr(drafting, "DONE_SHARE", 1.0)
+        runs.append(backend.generate(reqs, constrained=True))
     finally:
         backend.batch_size = size
     tok, model = backend.tokenizer, backend.model
-    for req, got in zip(reqs, fast):
+    for req, got in zip(reqs, zip(*runs)):
         ids = tok(req.prompt, add_special_tokens=False)["input_ids"]
         follower = TagFollower(backend.trie, req.source, TagGrammar(req.labels, req.attributes, req.forced),
                                tok.eos_token_id, True)
@@ -102,7 +112,7 @@ def test_drafted_decoding_equals_plain_constrained_greedy(precision, request):
                 follower.push(choice)
                 cache = step.cache if hasattr(step, "cache") else step.past_key_values
                 step = model(torch.tensor([[choice]]), use_cache=True, **{keyword: cache})
-        assert got == tok.decode(out, skip_special_tokens=True)
+        assert got == (tok.decode(out, skip_special_tokens=True),) * len(runs)
     assert backend.stats.forward_passes > 0
 
 

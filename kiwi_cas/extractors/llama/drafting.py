@@ -7,7 +7,8 @@ source) and keeps the longest run of guesses that greedy decoding picks itself; 
 of rejected guesses stay in the KV cache but are masked out. The output is what plain greedy
 decoding would write, in a fraction of the forward passes. Rows share their common prompt
 prefix (the instruction), which is computed once and repeated. Rows join the running batch as
-others finish (continuous batching), prefilled in runs of similar prompt length.
+others finish (continuous batching), prefilled in runs of similar prompt length; finished rows
+stay in the batch, idle, until enough of them are done to be worth a copy of the cache.
 
 Only the decoder stack runs over every prompt position; the output head (in the LLaMA family
 a plain projection of the final hidden state) runs on each prompt's last token and on the
@@ -24,12 +25,18 @@ import torch
 
 from kiwi_cas.extractors.llama.backends import GenStats
 from kiwi_cas.extractors.llama.constrained import TagFollower
+from kiwi_cas.extractors.llama.kv_cache import layer_tensors, new_cache
 
 
 def cache_keyword(module) -> str:
     """The name ``module.forward`` takes the KV cache under: transformers 5 renamed ``past_key_values``
     to ``cache`` (the old name prints a FutureWarning on every run, and goes in 5.40); 4.x knows only the old one."""
     return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+
+
+#: share of a batch's rows that are done before they are removed (1/2, 1/4, 1/8, 1/16 on 4 dev notes:
+#: 20.5-21.3, 19.3-19.9, 19.0-19.4, 19.3-19.4 s; removing each at once: 21.8-22.2 s)
+DONE_SHARE = 1 / 8
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Row:
     limit: int  # most tokens to generate
     out: list[int] = field(default_factory=list)
     pending: int = -1  # the token picked but not yet fed
+    done: bool = False  # answered; stays in its batch, idle, until enough rows are done (``_without_finished``)
 
 
 class DraftDecoder:
@@ -90,7 +98,7 @@ class DraftDecoder:
         shared = min(len(os.path.commonprefix([r.prompt for r in rows])), min(len(r.prompt) for r in rows) - 1)
         prefix = []
         if shared > 0:
-            cache = self._new_cache([])
+            cache = new_cache([])
             self._run(torch.tensor([rows[0].prompt[:shared]], device=device),
                       torch.ones(1, shared, dtype=torch.long, device=device),
                       torch.arange(shared, device=device)[None], cache)
@@ -98,29 +106,22 @@ class DraftDecoder:
         batch = Batch([], None, torch.zeros((0, 0), dtype=torch.long, device=device),
                       torch.zeros(0, dtype=torch.long, device=device))
         while True:
-            while queue and len(batch.rows) <= batch_size // 2:
+            while queue and sum(not r.done for r in batch.rows) <= batch_size // 2:
+                batch = self._without_done(batch)
                 admitted, queue = queue[:batch_size - len(batch.rows)], queue[batch_size - len(batch.rows):]
                 for similar in similar_lengths([r.prompt[shared:] for r in admitted], admitted):
                     batch = self._join(batch, self._prefill(similar, prefix, shared))
-            if not batch.rows:
+            if all(r.done for r in batch.rows):
                 return
             self._step(batch)
             batch = self._without_finished(batch)
-
-    def _new_cache(self, tensors: list[tuple[torch.Tensor, torch.Tensor]]):
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
-        for layer, (keys, values) in enumerate(tensors):
-            cache.update(keys, values, layer)
-        return cache
 
     def _prefill(self, rows: list[Row], prefix: list[tuple[torch.Tensor, torch.Tensor]], shared: int) -> "Batch":
         """A batch of ``rows`` with their prompts read (after the shared prefix) and first tokens taken."""
         device = self.head.weight.device
         n = len(rows)
-        cache = self._new_cache([(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
-                                 for k, v in prefix])
+        cache = new_cache([(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
+                           for k, v in prefix])
         suffix = [r.prompt[shared:] for r in rows]
         ids, step_mask = self._right_padded(suffix, device)
         mask = torch.cat([torch.ones((n, shared), dtype=torch.long, device=device), step_mask], 1)
@@ -134,14 +135,23 @@ class DraftDecoder:
         return self._without_finished(batch)
 
     def _without_finished(self, batch: "Batch") -> "Batch":
-        """Each row's pending token taken; rows that chose EOS or reached their limit leave the batch."""
-        keep = []
-        for j, r in enumerate(batch.rows):
+        """Each row's pending token taken; rows that chose EOS or reached their limit are done. Done rows
+        stay in the batch, idle (fed one padding token per step), until ``DONE_SHARE`` of it is done:
+        removing rows copies the whole cache, and some row finishes at nearly every step."""
+        for r in batch.rows:
+            if r.done:
+                continue
             if r.pending == self.eos_id or len(r.out) >= r.limit:
+                r.done = True
                 continue
             r.out.append(r.pending)
             r.follower.push(r.pending)
-            keep.append(j)
+        done = sum(r.done for r in batch.rows)
+        return self._without_done(batch) if done >= DONE_SHARE * len(batch.rows) else batch
+
+    def _without_done(self, batch: "Batch") -> "Batch":
+        """The batch without its done rows (their cache rows and the positions no one attends to any more)."""
+        keep = [j for j, r in enumerate(batch.rows) if not r.done]
         if len(keep) == len(batch.rows):
             return batch
         index = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
@@ -160,7 +170,7 @@ class DraftDecoder:
             return batch
         index = used.nonzero().squeeze(1)
         tensors = [(k.index_select(2, index), v.index_select(2, index)) for k, v in layer_tensors(batch.cache)]
-        return Batch(batch.rows, self._new_cache(tensors), batch.mask[:, index], batch.next_pos)
+        return Batch(batch.rows, new_cache(tensors), batch.mask[:, index], batch.next_pos)
 
     def _join(self, a: "Batch", b: "Batch") -> "Batch":
         """One batch of both: the shorter cache is padded with masked holes to the longer one's width."""
@@ -180,21 +190,25 @@ class DraftDecoder:
 
         tensors = [(torch.cat([widened(ka, 2), widened(kb, 2)]), torch.cat([widened(va, 2), widened(vb, 2)]))
                    for (ka, va), (kb, vb) in zip(layer_tensors(a.cache), layer_tensors(b.cache))]
-        return Batch(a.rows + b.rows, self._new_cache(tensors), torch.cat([widened(a.mask, 1), widened(b.mask, 1)]),
+        return Batch(a.rows + b.rows, new_cache(tensors), torch.cat([widened(a.mask, 1), widened(b.mask, 1)]),
                      torch.cat([a.next_pos, b.next_pos]))
 
     def _step(self, batch: "Batch") -> None:
         """One forward pass: each row's last token and its draft; the longest greedy-confirmed run of the
         draft is taken, the rest masked out, and the next token picked (``pending``)."""
         device = batch.mask.device
-        drafts = [self._draft(r) for r in batch.rows]
-        ids, step_mask = self._right_padded([[r.out[-1], *d] for r, d in zip(batch.rows, drafts)], device)
+        drafts = [[] if r.done else self._draft(r) for r in batch.rows]
+        fed = [[self.pad_id] if r.done else [r.out[-1], *d] for r, d in zip(batch.rows, drafts)]
+        ids, step_mask = self._right_padded(fed, device)
         width = ids.shape[1]
         batch.mask = torch.cat([batch.mask, step_mask], 1)
         positions = batch.next_pos[:, None] + torch.arange(width, device=device)[None]
         logits = self.head(self._run(ids, batch.mask, positions, batch.cache)).float()
         base = batch.mask.shape[1] - width
         for j, (r, guesses) in enumerate(zip(batch.rows, drafts)):
+            if r.done:
+                batch.next_pos[j] += 1
+                continue
             taken, choice = 0, None
             for guess in guesses:
                 choice = r.follower.pick(logits[j, taken])
@@ -214,7 +228,7 @@ class Batch:
     0 for padding, rejected guesses and the holes of a joined batch), and each row's next position."""
 
     rows: list[Row]
-    cache: object  # a transformers DynamicCache (None while empty)
+    cache: object  # a transformers Cache from ``kv_cache.new_cache`` (None while empty)
     mask: torch.Tensor
     next_pos: torch.Tensor
 
@@ -232,10 +246,3 @@ def similar_lengths(prompts: list[list[int]], rows: list[Row], padding: float = 
             runs.append([row])
             width = real = len(prompt)
     return runs
-
-
-def layer_tensors(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Each layer's (keys, values) of a DynamicCache: ``layers`` in transformers 5, two lists in 4.x."""
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return list(zip(cache.key_cache, cache.value_cache))
