@@ -156,9 +156,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.rescore and args.extractor != "llama":
         ap.error("--rescore is for --extractor llama (BERT decoding rules: benchmarks/decoding.py)")
+    ran_in = args.precision  # with --rescore: the precision the decoder resolved "auto" to, as in the file names
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if args.rescore:
-            run_llama_fold(args.folds, fold, args.epochs or 2, args.out, rescore=True, precision=args.precision)
+            ran_in = run_llama_fold(args.folds, fold, args.epochs or 2, args.out, rescore=True,
+                                    precision=args.precision)["precision"]
             continue
         if (args.out / f"fold-{fold}.json").exists():
             continue
@@ -167,8 +169,11 @@ def main() -> None:
         else:
             run_fold(args.folds, fold, args.epochs or 12, args.out, args.context_tokens, args.keep_models, args.augment,
                      args.lr)
-    done = [json.loads(p.read_text()) for p in sorted(args.out.glob("fold-*.json"))]
-    print(f"{len(done)} of {args.folds} folds done")
+    pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
+    done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]
+    print(f"{len(done)} of {args.folds} folds done ({pattern})")
+    if not done:
+        return
     print("| metric | mean | std | per fold |")
     print("|---|---|---|---|")
     for label, key in METRICS:
