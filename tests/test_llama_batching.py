@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from kiwi_cas.extractors.llama.drafting import similar_lengths
+from kiwi_cas.extractors.llama.drafting import Row, similar_lengths
 
 
 def test_prefill_runs_pad_at_most_a_fifth_of_their_positions():
     lengths = [64, 60, 58, 40, 39, 30, 12, 11, 11, 10]
-    rows = [f"row{i}" for i in range(len(lengths))]
-    runs = similar_lengths([[0] * n for n in lengths], rows)
+    rows = [Row(prompt=[0] * (3 + n), follower=None, limit=1) for n in lengths]  # after a 3-token shared prefix
+    runs = similar_lengths(rows, shared=3)
     assert [r for run in runs for r in run] == rows  # every row once, in order
     assert [len(run) for run in runs] == [5, 1, 4]
     for run in runs:
-        widths = [lengths[rows.index(r)] for r in run]
+        widths = [len(r.prompt) - 3 for r in run]
         assert sum(widths) >= 0.8 * widths[0] * len(widths)
 
 

@@ -109,7 +109,7 @@ class DraftDecoder:
             while queue and sum(not r.done for r in batch.rows) <= batch_size // 2:
                 batch = self._without_done(batch)
                 admitted, queue = queue[:batch_size - len(batch.rows)], queue[batch_size - len(batch.rows):]
-                for similar in similar_lengths([r.prompt[shared:] for r in admitted], admitted):
+                for similar in similar_lengths(admitted, shared):
                     batch = self._join(batch, self._prefill(similar, prefix, shared))
             if all(r.done for r in batch.rows):
                 return
@@ -233,16 +233,18 @@ class Batch:
     next_pos: torch.Tensor
 
 
-def similar_lengths(prompts: list[list[int]], rows: list[Row], padding: float = 0.2) -> list[list[Row]]:
-    """``rows`` (longest prompt first) cut into runs that each pad no more than ``padding`` of their
-    prompt positions: one prefill pass per run, since a pass computes every row to its longest prompt."""
+def similar_lengths(rows: list[Row], shared: int, padding: float = 0.2) -> list[list[Row]]:
+    """``rows`` (longest prompt first) cut into runs that each pad no more than ``padding`` of the prompt
+    positions they read after the ``shared`` prefix: one prefill pass per run, since a pass computes
+    every row to its longest prompt."""
     runs: list[list[Row]] = []
     width = real = 0
-    for prompt, row in zip(prompts, rows):
-        if runs and (real + len(prompt)) >= (1 - padding) * width * (len(runs[-1]) + 1):
+    for row in rows:
+        length = len(row.prompt) - shared
+        if runs and (real + length) >= (1 - padding) * width * (len(runs[-1]) + 1):
             runs[-1].append(row)
-            real += len(prompt)
+            real += length
         else:
             runs.append([row])
-            width = real = len(prompt)
+            width = real = length
     return runs

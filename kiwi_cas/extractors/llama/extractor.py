@@ -73,8 +73,8 @@ class LlamaExtractor:
         source, meta = model_source(model_dir)
         meta.setdefault("name", model_dir.name)
         backend = resolve_backend(config.backend)
-        return cls(load_backend(backend, source, batch_size=config.batch_size, precision=config.precision), PromptSet.load(model_dir), meta,
-                   config.constrained, backend)
+        generator = load_backend(backend, source, batch_size=config.batch_size, precision=config.precision)
+        return cls(generator, PromptSet.load(model_dir), meta, config.constrained, backend)
 
     def _generate(self, reqs: list[GenRequest]) -> list[str]:
         return [_cut(o, self.prompts.stop) for o in self.backend.generate(reqs, self.constrained)]

@@ -8,7 +8,8 @@ from typing import Sequence
 
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
 from kiwi_cas.extractors.llama.attention import use_gqa_sdpa
-from kiwi_cas.extractors.llama.drafting import DraftDecoder
+from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar, TokenTrie
+from kiwi_cas.extractors.llama.drafting import DraftDecoder, Row
 from kiwi_cas.extractors.llama.precision import resolve_precision
 from kiwi_cas.extractors.settings import quiet_transformers
 
@@ -20,8 +21,6 @@ class TransformersBackend:
                  draft_tokens: int = 4) -> None:
         import torch
         from transformers import AutoTokenizer
-
-        from kiwi_cas.extractors.llama.constrained import TokenTrie
 
         quiet_transformers()
         self.torch = torch
@@ -46,9 +45,6 @@ class TransformersBackend:
         self.trie = TokenTrie(self.tokenizer)  # built at load (~0.6 s), not inside the first note's time
 
     def generate(self, requests: Sequence[GenRequest], constrained: bool) -> list[str]:
-        from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar
-        from kiwi_cas.extractors.llama.drafting import Row
-
         t0 = time.perf_counter()
         rows = [Row(self.tokenizer(r.prompt, add_special_tokens=False)["input_ids"],
                     TagFollower(self.trie, r.source, TagGrammar(r.labels, r.attributes, r.forced), self.tokenizer.eos_token_id,
