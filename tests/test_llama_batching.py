@@ -81,3 +81,58 @@ def test_appending_cache_layer_holds_what_concatenation_holds():
             assert all(torch.equal(g, w) for g, w in zip(got, want))
     assert ours.get_seq_length() == theirs.get_seq_length() == 7 + sum(1 + i % 5 for i in range(40))
     assert all(torch.equal(a, b) for pa, pb in zip(layer_tensors(ours), layer_tensors(theirs)) for a, b in zip(pa, pb))
+
+
+def test_mlps_on_real_positions_compute_what_padded_mlps_compute():
+    """With ``skip_padding`` the MLPs run on the real positions only; every real position's hidden
+    state and cached keys/values must be what the padded computation gives, prompt pass and step alike."""
+    import copy
+
+    import torch
+    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+    from kiwi_cas.extractors.llama.drafting import cache_keyword
+    from kiwi_cas.extractors.llama.kv_cache import layer_tensors
+    from kiwi_cas.extractors.llama.padding import OnRealPositions, skip_padding
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2)
+    plain = LlamaForCausalLM(config).eval()
+    skipping = copy.deepcopy(plain)
+    real = skip_padding(skipping)
+    assert all(isinstance(layer.mlp, OnRealPositions) for layer in skipping.model.layers)
+    ids = torch.randint(0, 300, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[0, 6:] = 0
+    mask[2, 4:] = 0  # right padding
+    step = torch.randint(0, 300, (3, 5))
+    step_mask = torch.zeros(3, 5, dtype=torch.long)
+    step_mask[0, :1] = step_mask[1, :5] = step_mask[2, :3] = 1  # rows fed 1, 5 and 3 positions
+    full_mask = torch.cat([mask, step_mask], 1)
+    positions = torch.arange(9)[None].expand(3, -1)
+
+    def run(model, gate) -> tuple[list[torch.Tensor], DynamicCache]:
+        cache = DynamicCache()
+        keyword = {cache_keyword(model.model): cache}
+        outs = []
+        with torch.inference_mode():
+            for x, m, p, fed in ((ids, mask, positions, mask), (step, full_mask, 9 + torch.arange(5)[None].expand(3, -1),
+                                                               step_mask)):
+                with gate(fed):
+                    outs.append(model.model(input_ids=x, attention_mask=m, position_ids=p, use_cache=True,
+                                            **keyword).last_hidden_state)
+        return outs, cache
+
+    from contextlib import nullcontext
+
+    want, want_cache = run(plain, lambda fed: nullcontext())
+    got, got_cache = run(skipping, real.only)
+    assert real.index is None  # nothing left switched on after the pass
+    for w, g, fed in zip(want, got, (mask, step_mask)):
+        assert torch.allclose(w[fed.bool()], g[fed.bool()], atol=1e-5)
+    attended = full_mask.bool()
+    for (wk, wv), (gk, gv) in zip(layer_tensors(want_cache), layer_tensors(got_cache)):
+        for w, g in ((wk, gk), (wv, gv)):
+            assert torch.allclose(w.transpose(1, 2)[attended], g.transpose(1, 2)[attended], atol=1e-5)
+            assert torch.isfinite(g).all()  # padding is masked out, and must not carry NaN into attention

@@ -4,7 +4,7 @@ Only the decoder's products take bfloat16 inputs (:class:`Bf16Linear`: weights s
 products accumulated in float32 and returned as float32); the residual stream, the norms, rotary
 embeddings, attention and the output head stay float32. Casting the whole model to bfloat16 was
 faster still but lost 0.008 RE end to end on the dev notes; with float32 around the products the
-dev and CV-fold 3-4 figures are float32's to ±0.005 (README, LLaMA).
+dev and CV-fold 3-4 figures are float32's to ±0.006 (README, LLaMA).
 """
 
 from __future__ import annotations

@@ -11,14 +11,16 @@ others finish (continuous batching), prefilled in runs of similar prompt length;
 stay in the batch, idle, until enough of them are done to be worth a copy of the cache.
 
 Only the decoder stack runs over every prompt position; the output head (in the LLaMA family
-a plain projection of the final hidden state) runs on each prompt's last token and on the
-positions fed while decoding, which saves most of the head's cost in the prompt pass.
+a plain projection of the final hidden state) runs on each prompt's last token and on the real
+(not padding) positions fed while decoding, which saves most of the head's cost in the prompt
+pass. The MLPs skip padding too (``padding``).
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +28,7 @@ import torch
 from kiwi_cas.extractors.llama.backends import GenStats
 from kiwi_cas.extractors.llama.constrained import TagFollower
 from kiwi_cas.extractors.llama.kv_cache import layer_tensors, new_cache
+from kiwi_cas.extractors.llama.padding import RealPositions
 
 
 def cache_keyword(module) -> str:
@@ -52,8 +55,11 @@ class Row:
 
 
 class DraftDecoder:
-    def __init__(self, model, tokenizer, stats: GenStats, draft_tokens: int = 4) -> None:
+    def __init__(self, model, tokenizer, stats: GenStats, draft_tokens: int = 4,
+                 real: RealPositions | None = None) -> None:
+        """``real``: from ``padding.skip_padding(model)``, to leave padded positions out of the products."""
         self.model, self.tokenizer, self.stats = model, tokenizer, stats
+        self.real = real
         self.decoder = model.get_decoder()
         self.head = model.get_output_embeddings()
         self.draft_tokens = draft_tokens
@@ -72,10 +78,12 @@ class DraftDecoder:
         return ids, mask
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
+        """The decoder's last hidden states for ``ids`` (the last ``ids.shape[1]`` columns of ``mask``)."""
         self.stats.forward_passes += 1
         self.stats.positions += ids.numel()
-        return self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                            **{self.cache_keyword: cache}).last_hidden_state
+        with self.real.only(mask[:, -ids.shape[1]:]) if self.real else nullcontext():
+            return self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                                **{self.cache_keyword: cache}).last_hidden_state
 
     def _draft(self, row: Row) -> list[int]:
         text = row.follower.draft()
@@ -136,7 +144,7 @@ class DraftDecoder:
 
     def _without_finished(self, batch: "Batch") -> "Batch":
         """Each row's pending token taken; rows that chose EOS or reached their limit are done. Done rows
-        stay in the batch, idle (fed one padding token per step), until ``DONE_SHARE`` of it is done:
+        stay in the batch, idle (fed one masked padding position per step), until ``DONE_SHARE`` of it is done:
         removing rows copies the whole cache, and some row finishes at nearly every step."""
         for r in batch.rows:
             if r.done:
@@ -198,12 +206,16 @@ class DraftDecoder:
         draft is taken, the rest masked out, and the next token picked (``pending``)."""
         device = batch.mask.device
         drafts = [[] if r.done else self._draft(r) for r in batch.rows]
-        fed = [[self.pad_id] if r.done else [r.out[-1], *d] for r, d in zip(batch.rows, drafts)]
+        fed = [[] if r.done else [r.out[-1], *d] for r, d in zip(batch.rows, drafts)]  # done: all padding
         ids, step_mask = self._right_padded(fed, device)
         width = ids.shape[1]
         batch.mask = torch.cat([batch.mask, step_mask], 1)
         positions = batch.next_pos[:, None] + torch.arange(width, device=device)[None]
-        logits = self.head(self._run(ids, batch.mask, positions, batch.cache)).float()
+        hidden = self._run(ids, batch.mask, positions, batch.cache)
+        logits = self.head(hidden[step_mask.bool()]).float()  # real positions only, row after row
+        starts = [0]
+        for f in fed:
+            starts.append(starts[-1] + len(f))
         base = batch.mask.shape[1] - width
         for j, (r, guesses) in enumerate(zip(batch.rows, drafts)):
             if r.done:
@@ -211,13 +223,13 @@ class DraftDecoder:
                 continue
             taken, choice = 0, None
             for guess in guesses:
-                choice = r.follower.pick(logits[j, taken])
+                choice = r.follower.pick(logits[starts[j] + taken])
                 if choice != guess:
                     break
                 r.out.append(guess)
                 r.follower.push(guess)
                 taken, choice = taken + 1, None
-            r.pending = choice if choice is not None else r.follower.pick(logits[j, taken])
+            r.pending = choice if choice is not None else r.follower.pick(logits[starts[j] + taken])
             batch.mask[j, base + 1 + taken:] = 0
             batch.next_pos[j] += 1 + taken
 

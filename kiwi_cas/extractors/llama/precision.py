@@ -5,7 +5,7 @@
 (a 2-core slice, the decoder's products with 160 rows), which made the LLaMA path 1.1-1.3×
 faster end to end; a CPU without it converts bfloat16 in software, slower than float32. It is
 not picked by CPU flags: a corpus annotated on a mix of machines would then get different
-answers for the same note, and bfloat16 moved the dev and CV-fold 3-4 figures by up to 0.005
+answers for the same note, and bfloat16 moved the dev and CV-fold 3-4 figures by up to 0.006
 (README, LLaMA). How bfloat16 is applied on CPU is in ``bf16``.
 
 Torch-free, so that configs and the command line can name and check precisions cheaply.

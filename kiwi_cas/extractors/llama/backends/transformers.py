@@ -10,6 +10,7 @@ from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource
 from kiwi_cas.extractors.llama.attention import use_gqa_sdpa
 from kiwi_cas.extractors.llama.constrained import TagFollower, TagGrammar, TokenTrie
 from kiwi_cas.extractors.llama.drafting import DraftDecoder, Row
+from kiwi_cas.extractors.llama.padding import skip_padding
 from kiwi_cas.extractors.llama.precision import resolve_precision
 from kiwi_cas.extractors.settings import quiet_transformers
 
@@ -41,7 +42,7 @@ class TransformersBackend:
             use_gqa_sdpa(self.model)
         self.batch_size = batch_size
         self.stats = GenStats()
-        self.decoder = DraftDecoder(self.model, self.tokenizer, self.stats, draft_tokens)
+        self.decoder = DraftDecoder(self.model, self.tokenizer, self.stats, draft_tokens, skip_padding(self.model))
         self.trie = TokenTrie(self.tokenizer)  # built at load (~0.6 s), not inside the first note's time
 
     def generate(self, requests: Sequence[GenRequest], constrained: bool) -> list[str]:
