@@ -5,6 +5,17 @@ from __future__ import annotations
 from kiwi_cas.extractors.llama.drafting import Row, similar_lengths
 
 
+def _tiny_gqa_llama():
+    """A seeded, randomly initialised 2-layer Llama whose key/value heads are shared by 3 query heads each."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                         num_attention_heads=6, num_key_value_heads=2)
+    return LlamaForCausalLM(config).eval()
+
+
 def test_prefill_runs_pad_at_most_a_fifth_of_their_positions():
     lengths = [64, 60, 58, 40, 39, 30, 12, 11, 11, 10]
     rows = [Row(prompt=[0] * (3 + n), follower=None, limit=1) for n in lengths]  # after a 3-token shared prefix
@@ -20,15 +31,12 @@ def test_gqa_attention_equals_transformers_sdpa_with_holes_in_the_mask():
     """The decoder's attention reads shared key/value heads in place; it must compute what
     transformers' own ``sdpa`` computes (which copies them per query head), holes and padding included."""
     import torch
-    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+    from transformers import DynamicCache
 
     from kiwi_cas.extractors.llama.attention import use_gqa_sdpa
     from kiwi_cas.extractors.llama.drafting import cache_keyword
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=6, num_key_value_heads=2)
-    model = LlamaForCausalLM(config).eval()
+    model = _tiny_gqa_llama()
     ids = torch.randint(0, 300, (3, 9))
     mask = torch.ones(3, 9, dtype=torch.long)
     mask[0, 7:] = 0  # right padding
@@ -89,16 +97,13 @@ def test_mlps_on_real_positions_compute_what_padded_mlps_compute():
     import copy
 
     import torch
-    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+    from transformers import DynamicCache
 
     from kiwi_cas.extractors.llama.drafting import cache_keyword
     from kiwi_cas.extractors.llama.kv_cache import layer_tensors
     from kiwi_cas.extractors.llama.padding import OnRealPositions, skip_padding
 
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=300, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=6, num_key_value_heads=2)
-    plain = LlamaForCausalLM(config).eval()
+    plain = _tiny_gqa_llama()
     skipping = copy.deepcopy(plain)
     real = skip_padding(skipping)
     assert all(isinstance(layer.mlp, OnRealPositions) for layer in skipping.model.layers)

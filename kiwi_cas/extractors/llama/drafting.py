@@ -19,6 +19,7 @@ pass. The MLPs skip padding too (``padding``).
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -213,13 +214,10 @@ class DraftDecoder:
         positions = batch.next_pos[:, None] + torch.arange(width, device=device)[None]
         hidden = self._run(ids, batch.mask, positions, batch.cache)
         logits = self.head(hidden[step_mask.bool()]).float()  # real positions only, row after row
-        starts = [0]
-        for f in fed:
-            starts.append(starts[-1] + len(f))
+        starts = [0, *itertools.accumulate(map(len, fed))]  # each row's first position in ``logits``
         base = batch.mask.shape[1] - width
         for j, (r, guesses) in enumerate(zip(batch.rows, drafts)):
-            if r.done:
-                batch.next_pos[j] += 1
+            if r.done:  # fed nothing real: its position is masked, and it keeps its next position
                 continue
             taken, choice = 0, None
             for guess in guesses:
