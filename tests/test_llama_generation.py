@@ -116,6 +116,63 @@ def test_drafted_decoding_equals_plain_constrained_greedy(precision, request, mo
     assert backend.stats.forward_passes > 0
 
 
+def test_the_pruned_trie_walk_finds_exactly_the_allowed_tokens(llama):
+    """The output head scores only what ``allowed_by_walk`` lists; it must list every token the
+    automaton allows (what the full walk over the vocabulary finds), at every token boundary of
+    admitted outputs in all three settings of the tag language and of a joint answer with
+    attributes, and give up (None) only inside an attribute value."""
+    from kiwi_cas.core import schema
+    from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, allowed_by_walk, allowed_tokens, start_states
+    from tests.tag_language import SETTINGS, SOURCE
+
+    trie, tok = llama.backend.trie, llama.backend.tokenizer
+    source = " Patient denies chest pain, takes Metoprolol 25 mg p.o. b.i.d."
+    cases = [(SOURCE, TagGrammar(labels, attributes, forced), text)
+             for _, labels, attributes, forced, outputs in SETTINGS for text, ok in outputs if ok]
+    cases.append((source, TagGrammar(schema.ENTITY_LABELS, schema.ALLOWED_PAIRS), ' Patient denies <span class='
+                  '"problem" negation="denies" bodyloc="chest">chest pain</span>, takes <span class="drug" dosage='
+                  '"25 mg" route="p.o." frequency="b.i.d.">Metoprolol</span> 25 mg p.o. b.i.d.'))
+    values = 0
+    for src, grammar, text in cases:
+        states = start_states(src)
+        for token in tok(text, add_special_tokens=False)["input_ids"]:
+            pruned, full = allowed_by_walk(trie, states, src, grammar), allowed_tokens(trie, states, src, grammar)
+            if pruned is None:
+                values += 1
+                assert len(full) > 10_000  # inside a value: nearly every token
+            else:
+                assert sorted(pruned) == sorted(full), tok.decode(token)
+            states = advance(states, trie.strings[token], src, grammar)
+            assert states
+    assert values > 0
+
+
+def test_pick_is_the_argmax_over_the_allowed_tokens_however_many_better_ones_are_barred(llama):
+    """Where the argmax is not allowed, ``pick`` tries the next best tokens, then walks the whole
+    vocabulary: either way greedy's choice among the allowed tokens."""
+    import random
+
+    import torch
+
+    from kiwi_cas.core import schema
+    from kiwi_cas.extractors.llama.constrained import RUNNERS_UP, TagFollower, TagGrammar, allowed_tokens
+
+    backend = llama.backend
+    source = " No fever."
+    follower = TagFollower(backend.trie, source, TagGrammar(schema.ENTITY_LABELS, schema.ALLOWED_PAIRS),
+                           backend.tokenizer.eos_token_id, True)
+    allowed = allowed_tokens(backend.trie, follower.states, source, follower.grammar)
+    vocabulary = backend.model.get_output_embeddings().weight.shape[0]
+    barred = sorted(set(range(vocabulary)) - set(allowed))
+    rng, gen = random.Random(0), torch.Generator().manual_seed(0)
+    for above in (0, 1, RUNNERS_UP // 2, RUNNERS_UP, RUNNERS_UP + 1, 1000):  # barred tokens above the best allowed
+        logits = torch.randn(vocabulary, generator=gen)
+        logits[rng.sample(barred, above)] = 10 + torch.rand(above, generator=gen)
+        masked = torch.full_like(logits, float("-inf"))
+        masked[allowed] = logits[allowed]
+        assert follower.pick(logits) == int(masked.argmax())
+
+
 def test_finds_the_obvious(llama):
     [a, b] = llama.extract(SENTENCES)
     assert ("chest pain", "problem") in {(SENTENCES[0][s.start:s.end], s.label) for s in a.entities}

@@ -56,7 +56,7 @@ if DynamicLayer is not None:
 
         def batch_select_indices(self, indices: torch.Tensor) -> None:
             if self.get_seq_length() > 0:
-                self._place(self.keys[indices], self.values[indices])
+                self._place(self.keys.index_select(0, indices), self.values.index_select(0, indices))
 
 
 def new_cache(tensors: list[tuple[torch.Tensor, torch.Tensor]]):
