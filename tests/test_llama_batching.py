@@ -91,6 +91,61 @@ def test_appending_cache_layer_holds_what_concatenation_holds():
     assert all(torch.equal(a, b) for pa, pb in zip(layer_tensors(ours), layer_tensors(theirs)) for a, b in zip(pa, pb))
 
 
+def test_batch_operations_build_the_caches_plain_tensor_operations_build():
+    """Repeating the shared prefix, joining two batches (the shorter widened with zero holes),
+    dropping positions and rows: each builds its buffers once, with spare room, and must hold
+    what plain tensor operations give, and keep holding it as positions are appended."""
+    import torch
+
+    from kiwi_cas.extractors.llama.kv_cache import ROOM, joined, kept_positions, layer_tensors, repeated
+
+    torch.manual_seed(0)
+
+    def both(cache):
+        return [t.clone() for pair in layer_tensors(cache) for t in pair]
+
+    def appended(cache, want: list[torch.Tensor], width: int) -> list[torch.Tensor]:
+        """Append ``width`` random positions to every layer of ``cache`` and to ``want`` alike."""
+        out = []
+        for layer in range(len(want) // 2):
+            k, v = (torch.randn(want[2 * layer].shape[0], 2, width, 4) for _ in range(2))
+            got = cache.update(k, v, layer)
+            out += [torch.cat([want[2 * layer], k], 2), torch.cat([want[2 * layer + 1], v], 2)]
+            assert all(torch.equal(g, w) for g, w in zip(got, out[-2:]))
+        return out
+
+    prefix = [(torch.randn(1, 2, 6, 4), torch.randn(1, 2, 6, 4)) for _ in range(2)]
+    a = repeated(prefix, 3, extra=9)
+    want_a = [t.expand(3, -1, -1, -1) for pair in prefix for t in pair]
+    assert all(torch.equal(g, w) for g, w in zip(both(a), want_a))
+    want_a = appended(a, want_a, 9)  # the prompt suffix fits the room made for it
+    assert all(layer._keys.shape[2] == 6 + 9 + ROOM for layer in a.layers)
+    b = repeated(prefix, 2, extra=4)
+    want_b = appended(b, [t.expand(2, -1, -1, -1) for pair in prefix for t in pair], 4)
+
+    width = 15
+    ab = joined(a, b, width)
+    hole = torch.zeros(2, 2, width - 10, 4)
+    want = [torch.cat([wa, torch.cat([wb, hole], 2)]) for wa, wb in zip(want_a, want_b)]
+    assert all(torch.equal(g, w) for g, w in zip(both(ab), want))
+    for step in range(3 * ROOM):  # past the room, several times
+        want = appended(ab, want, 1 + step % 5)
+
+    keep = torch.tensor([0, 2, 4])
+    ab.batch_select_indices(keep)
+    want = [w.index_select(0, keep) for w in want]
+    assert all(torch.equal(g, w) for g, w in zip(both(ab), want))
+    want = appended(ab, want, 3)
+
+    positions = torch.tensor([0, 1, 5, 9, 10, 40, want[0].shape[2] - 1])
+    kept = kept_positions(ab, positions)
+    want = [w.index_select(2, positions) for w in want]
+    assert all(torch.equal(g, w) for g, w in zip(both(kept), want))
+    for step in range(ROOM + 3):
+        want = appended(kept, want, 2)
+    assert kept.get_seq_length() == len(positions) + 2 * (ROOM + 3)
+
+
 def test_mlps_on_real_positions_compute_what_padded_mlps_compute():
     """With ``skip_padding`` the MLPs run on the real positions only; every real position's hidden
     state and cached keys/values must be what the padded computation gives, prompt pass and step alike."""

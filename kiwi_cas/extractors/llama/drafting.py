@@ -29,7 +29,7 @@ import torch
 
 from kiwi_cas.extractors.llama.backends import GenStats
 from kiwi_cas.extractors.llama.constrained import TagFollower
-from kiwi_cas.extractors.llama.kv_cache import layer_tensors, new_cache
+from kiwi_cas.extractors.llama.kv_cache import joined, kept_positions, layer_tensors, new_cache, repeated
 from kiwi_cas.extractors.llama.padding import RealPositions
 
 
@@ -130,10 +130,9 @@ class DraftDecoder:
         """A batch of ``rows`` with their prompts read (after the shared prefix) and first tokens taken."""
         device = self.head.weight.device
         n = len(rows)
-        cache = new_cache([(k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
-                           for k, v in prefix])
         suffix = [r.prompt[shared:] for r in rows]
         ids, step_mask = self._right_padded(suffix, device)
+        cache = repeated(prefix, n, extra=ids.shape[1])
         mask = torch.cat([torch.ones((n, shared), dtype=torch.long, device=device), step_mask], 1)
         positions = shared + torch.arange(ids.shape[1], device=device)[None].expand(n, -1)
         hidden = self._run(ids, mask, positions, cache)
@@ -180,8 +179,7 @@ class DraftDecoder:
         if int(used.sum()) > 0.75 * used.numel():
             return batch
         index = used.nonzero().squeeze(1)
-        tensors = [(k.index_select(2, index), v.index_select(2, index)) for k, v in layer_tensors(batch.cache)]
-        return Batch(batch.rows, new_cache(tensors), batch.mask[:, index], batch.next_pos)
+        return Batch(batch.rows, kept_positions(batch.cache, index), batch.mask[:, index], batch.next_pos)
 
     def _join(self, a: "Batch", b: "Batch") -> "Batch":
         """One batch of both: the shorter cache is padded with masked holes to the longer one's width."""
@@ -190,18 +188,8 @@ class DraftDecoder:
         if not b.rows:
             return a
         width = max(a.mask.shape[1], b.mask.shape[1])
-
-        def widened(t: torch.Tensor, dim: int) -> torch.Tensor:
-            pad = width - t.shape[dim]
-            if not pad:
-                return t
-            shape = list(t.shape)
-            shape[dim] = pad
-            return torch.cat([t, t.new_zeros(shape)], dim)
-
-        tensors = [(torch.cat([widened(ka, 2), widened(kb, 2)]), torch.cat([widened(va, 2), widened(vb, 2)]))
-                   for (ka, va), (kb, vb) in zip(layer_tensors(a.cache), layer_tensors(b.cache))]
-        return Batch(a.rows + b.rows, new_cache(tensors), torch.cat([widened(a.mask, 1), widened(b.mask, 1)]),
+        masks = [torch.nn.functional.pad(m, (0, width - m.shape[1])) for m in (a.mask, b.mask)]
+        return Batch(a.rows + b.rows, joined(a.cache, b.cache, width), torch.cat(masks),
                      torch.cat([a.next_pos, b.next_pos]))
 
     def _step(self, batch: "Batch") -> None:
