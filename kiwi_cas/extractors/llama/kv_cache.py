@@ -28,6 +28,15 @@ ROOM = 32
 Tensors = list[tuple[torch.Tensor, torch.Tensor]]
 
 
+def _buffers(keys: torch.Tensor, values: torch.Tensor, rows: int, room: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """New buffers of ``rows`` rows holding ``keys``/``values`` (broadcast along rows), then ``room`` spare positions."""
+    shape = (rows, keys.shape[1], keys.shape[2] + room, keys.shape[3])
+    new_keys, new_values = keys.new_empty(shape), values.new_empty(shape)
+    new_keys[:, :, :keys.shape[2]] = keys
+    new_values[:, :, :values.shape[2]] = values
+    return new_keys, new_values
+
+
 if DynamicLayer is not None:
     class AppendingLayer(DynamicLayer):
         """A ``DynamicLayer`` whose ``keys``/``values`` are views of larger buffers, filled in place."""
@@ -41,12 +50,7 @@ if DynamicLayer is not None:
 
         def _place(self, keys: torch.Tensor, values: torch.Tensor, extra: int = 0) -> None:
             """New buffers holding ``keys``/``values``, with room for ``extra`` positions and then some."""
-            length = keys.shape[-2]
-            shape = (*keys.shape[:2], length + extra + ROOM, keys.shape[-1])
-            new_keys, new_values = keys.new_empty(shape), values.new_empty(shape)
-            new_keys[:, :, :length] = keys
-            new_values[:, :, :length] = values
-            self.adopt(new_keys, new_values, length)
+            self.adopt(*_buffers(keys, values, keys.shape[0], extra + ROOM), keys.shape[2])
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,27 +90,12 @@ def _cache_of(buffers: Tensors, length: int):
 
 def new_cache(tensors: Tensors):
     """A cache holding each layer's (keys, values) given, ready to be appended to."""
-    buffers = []
-    for keys, values in tensors:
-        shape = (*keys.shape[:2], keys.shape[2] + ROOM, keys.shape[3])
-        buffers.append((keys.new_empty(shape), values.new_empty(shape)))
-        for buffer, t in zip(buffers[-1], (keys, values)):
-            buffer[:, :, :t.shape[2]] = t
-    return _cache_of(buffers, tensors[0][0].shape[2] if tensors else 0)
+    return _cache_of([_buffers(k, v, k.shape[0], ROOM) for k, v in tensors], tensors[0][0].shape[2] if tensors else 0)
 
 
 def repeated(prefix: Tensors, rows: int, extra: int):
     """A cache of ``rows`` rows, each holding the one-row ``prefix``, with room for ``extra`` positions."""
-    if not prefix:
-        return _cache_of([], 0)
-    length = prefix[0][0].shape[2]
-    buffers = []
-    for keys, values in prefix:
-        shape = (rows, keys.shape[1], length + extra + ROOM, keys.shape[3])
-        buffers.append((keys.new_empty(shape), values.new_empty(shape)))
-        for buffer, t in zip(buffers[-1], (keys, values)):
-            buffer[:, :, :length] = t
-    return _cache_of(buffers, length)
+    return _cache_of([_buffers(k, v, rows, extra + ROOM) for k, v in prefix], prefix[0][0].shape[2] if prefix else 0)
 
 
 def joined(a, b, width: int):
