@@ -6,7 +6,7 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
 ``OUT/fold-K.json`` so folds can run separately (``--fold K``), e.g. on different machines.
 
     python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
-                                        [--augment SHARE] [--lr LR] [--tune-word-embeddings]
+                                        [--augment SHARE] [--lr LR] [--tune-word-embeddings] [--crf]
                                         [--keep-models]
 
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
@@ -59,7 +59,8 @@ def fold_notes(k: int, fold: int):
 
 
 def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0, keep_model: bool = False,
-             augment: float = 0.0, lr: float = 1e-4, tune_word_embeddings: bool = False) -> dict:
+             augment: float = 0.0, lr: float = 1e-4, tune_word_embeddings: bool = False,
+             crf: bool = False) -> dict:
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
@@ -73,7 +74,7 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
         model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
         train(train_docs, [], model, TrainConfig(epochs=epochs, context_tokens=context_tokens, augment=augment,
                                                      lr=lr, head_lr=10 * lr,
-                                                     tune_word_embeddings=tune_word_embeddings),
+                                                     tune_word_embeddings=tune_word_embeddings, crf=crf),
               log=lambda line: print(line, flush=True))
         extractor = BertExtractor.from_config(BertConfig(model=model, runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
@@ -81,7 +82,8 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
     result = {"fold": fold, "folds": k, "epochs": epochs, "context_tokens": context_tokens, "augment": augment,
-              "lr": lr, "tune_word_embeddings": tune_word_embeddings, "train_notes": len(train_docs), "test_notes": len(test),
+              "lr": lr, "tune_word_embeddings": tune_word_embeddings, "crf": crf,
+              "train_notes": len(train_docs), "test_notes": len(test),
               "minutes": round((time.time() - t0) / 60, 1), "ner": r["ner"]["exact"]["micro"]["f1"],
               "modifier": r["modifier"]["exact"]["micro"]["f1"], "re": r["re"]["exact"]["micro"]["f1"],
               "re_given": g["re"]["exact"]["micro"]["f1"]}
@@ -150,6 +152,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--tune-word-embeddings", action="store_true",
                     help="fine-tune the word embeddings too, as train bert --tune-word-embeddings")
+    ap.add_argument("--crf", action="store_true", help="train the tag layers as CRFs, as train bert --crf")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
@@ -172,7 +175,7 @@ def main() -> None:
             run_llama_fold(args.folds, fold, args.epochs or 2, args.out, args.keep_models, precision=args.precision)
         else:
             run_fold(args.folds, fold, args.epochs or 12, args.out, args.context_tokens, args.keep_models, args.augment,
-                     args.lr, args.tune_word_embeddings)
+                     args.lr, args.tune_word_embeddings, args.crf)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]
     print(f"{len(done)} of {args.folds} folds done ({pattern})")

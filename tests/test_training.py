@@ -71,6 +71,18 @@ def test_tuned_word_embeddings_are_stored_and_loaded(tmp_path):
     assert len(BertExtractor.from_config(BertConfig(model=out)).extract(["Patient denies chest pain."])) == 1
 
 
+def test_crf_training_stores_its_scores_and_decoding_reads_them(tmp_path):
+    _write_corpus(tmp_path / "train")
+    out = tmp_path / "model"
+    cli("train", "bert", "--train", tmp_path / "train", "-o", out, "--epochs", "2", "--batch-size", "4", "--crf")
+    crf = json.loads((out / "kiwi_model.json").read_text())["crf"]
+    assert len(crf["entity"]["start"]) == 9 and len(crf["modifier"]["transitions"]) == 33
+    assert any(v != 0 for row in crf["entity"]["transitions"] for v in row)  # learned, not left at zero
+    for runtime in ("torch", "onnx"):
+        ext = BertExtractor.from_config(BertConfig(model=out, runtime=runtime))
+        assert ext.meta.crf == crf and len(ext.extract(["Patient denies chest pain."])) == 1
+
+
 def test_brat_round_trip(tmp_path):
     _write_corpus(tmp_path / "train")
     cli("import", "--format", "brat", tmp_path / "train", "-o", tmp_path / "xmi")

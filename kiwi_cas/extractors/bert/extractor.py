@@ -88,7 +88,8 @@ class BertExtractor:
             ent_spans: list[tuple[int, int, str]] = []
             ent_objs: list[Span] = []
             if given is None:
-                for ts, te, label, conf in self._decode(ent_lp[row, inner], self.ent_tags, self.meta.entity_o_bias):
+                for ts, te, label, conf in self._decode(ent_lp[row, inner], self.ent_tags, self.meta.entity_o_bias,
+                                                             self._learned("entity")):
                     span = Span(offs[ts][0], offs[te][1], label, conf)
                     ent_spans.append((ts + first, te + first, label))
                     ent_objs.append(span)
@@ -100,7 +101,8 @@ class BertExtractor:
                         ent_spans.append((tok[0] + first, tok[1] + first, ent.label))
                         ent_objs.append(ent)
             mod_spans: list[tuple[int, int, str]] = []
-            for ts, te, label, conf in self._decode(mod_lp[row, inner], self.mod_tags, self.meta.modifier_o_bias):
+            for ts, te, label, conf in self._decode(mod_lp[row, inner], self.mod_tags, self.meta.modifier_o_bias,
+                                                         self._learned("modifier")):
                 mod_spans.append((ts + first, te + first, label))
                 modifiers.append((seg.text_index, Span(offs[ts][0], offs[te][1], label, conf)))
             rows, index = candidate_pairs(row, ent_spans, mod_spans)
@@ -120,14 +122,21 @@ class BertExtractor:
             if mi in linked or not self.meta.drop_unlinked_modifiers:
                 results[ti].modifiers.append(mod)
 
+    def _learned(self, layer: str) -> dict | None:
+        """The CRF scores of a tag layer, for a model trained with --crf; None otherwise."""
+        return self.meta.crf[layer] if self.meta.crf else None
+
     @staticmethod
-    def _decode(log_probs: np.ndarray, tagset: TagSet, o_bias: float = 0.0) -> list[tuple[int, int, str, float]]:
-        """Spans of the best valid BIO path; ``o_bias`` shifts the O tag's score (confidences stay unbiased)."""
+    def _decode(log_probs: np.ndarray, tagset: TagSet, o_bias: float = 0.0,
+                learned: dict | None = None) -> list[tuple[int, int, str, float]]:
+        """Spans of the best valid BIO path; ``o_bias`` shifts the O tag's score (confidences stay unbiased).
+        A tag's log-probability differs from its CRF emission score by one constant per token, so
+        the CRF's best path is found from the same log-probabilities."""
         scores = log_probs
         if o_bias:
             scores = log_probs.copy()
             scores[:, 0] += o_bias
-        return decode_spans(viterbi(scores, tagset), np.exp(log_probs), tagset)
+        return decode_spans(viterbi(scores, tagset, learned), np.exp(log_probs), tagset)
 
 
 def link_modifiers(candidates: list[tuple[int, float]], threshold: float, attach_floor: float | None) -> list[int]:

@@ -29,6 +29,9 @@ class ModelMeta:
     drop_unlinked_modifiers: bool = False  # gold modifiers are almost always linked: drop the ones left alone
     entity_o_bias: float = 0.0  # added to the O tag's log-probability before Viterbi (< 0: more entities)
     modifier_o_bias: float = 0.0
+    # learned tag-to-tag scores of a model trained with --crf (crf.py): {"entity"|"modifier":
+    # {"start": [K], "transitions": [K][K]}}, added to the BIO rules in Viterbi; None: the rules alone
+    crf: dict | None = None
     rel_dim: int = 256
     training: dict = field(default_factory=dict)
     dev_metrics: dict = field(default_factory=dict)

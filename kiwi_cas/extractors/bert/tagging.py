@@ -68,13 +68,17 @@ def token_span(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[in
     return (idx[0], idx[-1]) if idx else None
 
 
-def viterbi(log_probs: np.ndarray, tagset: TagSet) -> list[int]:
-    """Best tag path that is a valid BIO sequence."""
-    trans = tagset.transitions()
+def viterbi(log_probs: np.ndarray, tagset: TagSet, learned: dict | None = None) -> list[int]:
+    """Best tag path that is a valid BIO sequence; ``learned`` adds a CRF's start and transition
+    scores (``{"start": [K], "transitions": [K][K]}``, see crf.py) to the BIO rules."""
+    trans, start = tagset.transitions(), tagset.start_scores()
+    if learned is not None:
+        trans = trans + np.asarray(learned["transitions"], dtype=np.float32)
+        start = start + np.asarray(learned["start"], dtype=np.float32)
     n_tok = log_probs.shape[0]
     if n_tok == 0:
         return []
-    score = tagset.start_scores() + log_probs[0]
+    score = start + log_probs[0]
     back = np.zeros((n_tok, tagset.size), dtype=np.int64)
     for i in range(1, n_tok):
         cand = score[:, None] + trans

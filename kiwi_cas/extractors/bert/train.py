@@ -23,6 +23,7 @@ from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warm
 
 from kiwi_cas import __version__
 from kiwi_cas.core.evaluate import evaluate
+from kiwi_cas.extractors.bert.crf import TagCRF
 from kiwi_cas.extractors.bert.augment import mention_pool, replace_mentions
 from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
 from kiwi_cas.extractors.bert.extractor import BertExtractor
@@ -50,6 +51,7 @@ class TrainConfig:
     # fine-tune the packaged base's word embeddings too (then they are stored in the folder, +23 MB);
     # by default they stay frozen and are read from the base wheel
     tune_word_embeddings: bool = False
+    crf: bool = False  # train each tag layer as a linear-chain CRF (crf.py) instead of per-token cross-entropy
     name: str = "kiwi-minilm-mtsamples"
 
 
@@ -148,6 +150,9 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
             p.requires_grad = False  # shared with the base package, never stored again
     enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
+    crfs = {"entity": TagCRF(ent_tags), "modifier": TagCRF(mod_tags)} if config.crf else {}
+    head_params += [p for c in crfs.values() for p in c.parameters()]
+    trained = [p for p in net.parameters() if p.requires_grad] + [p for c in crfs.values() for p in c.parameters()]
     optim = torch.optim.AdamW([{"params": enc_params, "lr": config.lr},
                                {"params": head_params, "lr": config.head_lr}], weight_decay=0.01)
     steps_per_epoch = (len(examples) + config.batch_size - 1) // config.batch_size
@@ -158,7 +163,7 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     rng = random.Random(config.seed)
     pool = mention_pool(train_docs) if config.augment > 0 else {}
     aug_rng = random.Random(config.seed + 1)
-    best_state, best_score, best_metrics, history = None, -1.0, {}, []
+    best_state, best_crf, best_score, best_metrics, history = None, None, -1.0, {}, []
     started = time.time()
     for epoch in range(1, config.epochs + 1):
         net.train()
@@ -181,8 +186,12 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
             et = torch.tensor([e.ent_tags + [-100] * (width - len(e.ent_tags)) for e in exs])
             mt = torch.tensor([e.mod_tags + [-100] * (width - len(e.mod_tags)) for e in exs])
             hidden, ent_logits, mod_logits = net(ids, mask)
-            loss = ce(ent_logits.reshape(-1, ent_logits.shape[-1]), et.reshape(-1)) + \
-                ce(mod_logits.reshape(-1, mod_logits.shape[-1]), mt.reshape(-1))
+            if crfs:  # per scored token, as the cross-entropy is
+                scored = max(int((et != -100).sum()), 1)
+                loss = (crfs["entity"].nll(ent_logits, et) + crfs["modifier"].nll(mod_logits, mt)) / scored
+            else:
+                loss = ce(ent_logits.reshape(-1, ent_logits.shape[-1]), et.reshape(-1)) + \
+                    ce(mod_logits.reshape(-1, mod_logits.shape[-1]), mt.reshape(-1))
             rows, labels = [], []
             for r, e in enumerate(exs):
                 pr, index = candidate_pairs(r, e.segment.entities, e.segment.modifiers)
@@ -195,10 +204,12 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
                 loss = loss + config.rel_weight * bce(logits, torch.tensor(labels))
             optim.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
             optim.step()
             sched.step()
             total_loss += float(loss.detach())
+        if crfs:
+            meta.crf = {layer: c.export() for layer, c in crfs.items()}
         line = f"epoch {epoch}/{config.epochs} loss {total_loss / max(len(batches), 1):.4f} ({time.time() - t0:.0f}s)"
         if dev_docs:
             metrics = dev_scores(BertExtractor(TorchRuntime(net=net, tokenizer=tokenizer, meta=meta)), dev_docs)
@@ -208,10 +219,12 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
             if score > best_score:
                 best_score, best_metrics = score, metrics
                 best_state = copy.deepcopy(net.state_dict())
+                best_crf = meta.crf
                 line += "  *best*"
         log(line)
     if best_state is not None:
         net.load_state_dict(best_state)
+        meta.crf = best_crf
     meta.dev_metrics = {"best": best_metrics, "history": history}
     meta.training = {
         "data": source, "notes": len(train_docs), "dev_notes": len(dev_docs),

@@ -1,0 +1,62 @@
+"""A linear-chain CRF over one BIO tag layer, for training (``train bert --crf``).
+
+Without it, each token's tag is trained alone (cross-entropy) and decoding only forbids
+invalid BIO steps. With it, training maximises the likelihood of the whole gold tag path
+under learned tag-to-tag transition scores, and decoding adds those scores to the same
+Viterbi. The learned scores are small (a start vector and a square matrix per layer), so
+they are stored in ``kiwi_model.json`` and read by every runtime's decoding; the network
+and its ONNX export are unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kiwi_cas.extractors.bert.tagging import TagSet
+
+# invalid BIO steps: a large finite penalty in training (−inf would give NaN gradients)
+_FORBIDDEN = -1e4
+
+
+class TagCRF(nn.Module):
+    def __init__(self, tagset: TagSet) -> None:
+        super().__init__()
+        self.transitions = nn.Parameter(torch.zeros(tagset.size, tagset.size))
+        self.start = nn.Parameter(torch.zeros(tagset.size))
+        allowed_trans = torch.from_numpy(tagset.transitions()).isfinite()
+        allowed_start = torch.from_numpy(tagset.start_scores()).isfinite()
+        self.register_buffer("trans_mask", torch.where(allowed_trans, 0.0, _FORBIDDEN))
+        self.register_buffer("start_mask", torch.where(allowed_start, 0.0, _FORBIDDEN))
+
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        """Summed negative log-likelihood of the gold paths.
+
+        ``emissions`` [B, T, K] tag scores; ``tags`` [B, T] gold tags, −100 where a position is
+        not scored (head, [CLS]/[SEP], padding). The scored positions of a row are contiguous.
+        """
+        mask = tags != -100
+        keep = mask.any(1)
+        emissions, tags, mask = emissions[keep], tags[keep], mask[keep]
+        if emissions.shape[0] == 0:
+            return emissions.sum() * 0.0
+        # move each row's scored positions to its front, in order
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+        em = emissions.gather(1, order.unsqueeze(-1).expand(-1, -1, emissions.shape[-1]))
+        tg = tags.gather(1, order).clamp(min=0)
+        m = mask.gather(1, order)
+        trans = self.transitions + self.trans_mask
+        start = self.start + self.start_mask
+        rows = torch.arange(em.shape[0])
+        gold = start[tg[:, 0]] + em[rows, 0, tg[:, 0]]
+        alpha = start + em[:, 0]
+        for t in range(1, em.shape[1]):
+            step = trans[tg[:, t - 1], tg[:, t]] + em[rows, t, tg[:, t]]
+            gold = gold + torch.where(m[:, t], step, torch.zeros_like(step))
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
+            alpha = torch.where(m[:, t].unsqueeze(1), nxt, alpha)
+        return (torch.logsumexp(alpha, dim=1) - gold).sum()
+
+    def export(self) -> dict[str, list]:
+        """The learned scores as plain lists (``ModelMeta.crf``); the BIO rules are added at decoding."""
+        return {"start": self.start.detach().tolist(), "transitions": self.transitions.detach().tolist()}
