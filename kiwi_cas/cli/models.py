@@ -69,6 +69,8 @@ def models_info(path: Path | None) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelNotFoundError(f"{meta_path}: not readable JSON ({type(exc).__name__})") from exc
     meta.get("dev_metrics", {}).pop("history", None)
+    if meta.get("crf"):  # two score matrices: what they are, not their numbers
+        meta["crf"] = "learned tag-transition scores for " + ", ".join(meta["crf"]) + " (train bert --crf)"
     click.echo(json.dumps({"path": str(folder), **meta}, indent=2))
 
 
