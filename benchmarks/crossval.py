@@ -6,13 +6,14 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
 ``OUT/fold-K.json`` so folds can run separately (``--fold K``), e.g. on different machines.
 
     python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
-                                        [--augment SHARE] [--lr LR] [--tune-word-embeddings] [--crf]
-                                        [--keep-models]
+                                        [--augment SHARE] [--lr LR] [--tune-word-embeddings]
+                                        [--no-crf] [--rel-weight W] [--keep-models]
 
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
 rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
 
-One fold takes ~10 min on a 2-core CPU with nothing else running (12 epochs over ~77 notes).
+One fold takes 10-15 min on a 2-core CPU with nothing else running (12 epochs over ~77 notes; the
+CRF default costs about the same as ``--no-crf``, per-token cross-entropy).
 
 ``--extractor llama`` runs the shipped LLaMA recipe instead (joint format, up to 5,000 pairs,
 2 epochs of LoRA on SmolLM2-135M; ``--epochs`` defaults to 2 then): ~50 min of training and
@@ -58,9 +59,9 @@ def fold_notes(k: int, fold: int):
     return ([d for i, d in enumerate(docs) if i not in test_idx], [d for i, d in enumerate(docs) if i in test_idx])
 
 
-def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0, keep_model: bool = False,
-             augment: float = 0.0, lr: float = 1e-4, tune_word_embeddings: bool = False,
-             crf: bool = False) -> dict:
+def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model: bool = False) -> dict:
+    """One fold of the BERT recipe; ``recipe`` holds the ``TrainConfig`` fields that differ by lever
+    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight), stored in the fold's result."""
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
@@ -72,17 +73,14 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, context_tokens: int = 0,
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
-        train(train_docs, [], model, TrainConfig(epochs=epochs, context_tokens=context_tokens, augment=augment,
-                                                     lr=lr, head_lr=10 * lr,
-                                                     tune_word_embeddings=tune_word_embeddings, crf=crf),
+        train(train_docs, [], model, TrainConfig(epochs=epochs, head_lr=10 * recipe["lr"], **recipe),
               log=lambda line: print(line, flush=True))
         extractor = BertExtractor.from_config(BertConfig(model=model, runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
         given = extract_notes(extractor, [NoteInput(d.text, entities=list(d.annotations.entities)) for d in test])
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
-    result = {"fold": fold, "folds": k, "epochs": epochs, "context_tokens": context_tokens, "augment": augment,
-              "lr": lr, "tune_word_embeddings": tune_word_embeddings, "crf": crf,
+    result = {"fold": fold, "folds": k, "epochs": epochs, **recipe,
               "train_notes": len(train_docs), "test_notes": len(test),
               "minutes": round((time.time() - t0) / 60, 1), "ner": r["ner"]["exact"]["micro"]["f1"],
               "modifier": r["modifier"]["exact"]["micro"]["f1"], "re": r["re"]["exact"]["micro"]["f1"],
@@ -152,7 +150,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--tune-word-embeddings", action="store_true",
                     help="fine-tune the word embeddings too, as train bert --tune-word-embeddings")
-    ap.add_argument("--crf", action="store_true", help="train the tag layers as CRFs, as train bert --crf")
+    ap.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
+                    help="train the tag layers as CRFs (default), or with per-token cross-entropy (--no-crf), "
+                         "as train bert --crf/--no-crf")
+    ap.add_argument("--rel-weight", type=float, default=1.0, help="relation loss weight, as train bert --rel-weight")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
@@ -174,8 +175,9 @@ def main() -> None:
         if args.extractor == "llama":
             run_llama_fold(args.folds, fold, args.epochs or 2, args.out, args.keep_models, precision=args.precision)
         else:
-            run_fold(args.folds, fold, args.epochs or 12, args.out, args.context_tokens, args.keep_models, args.augment,
-                     args.lr, args.tune_word_embeddings, args.crf)
+            recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
+                      "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight}
+            run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]
     print(f"{len(done)} of {args.folds} folds done ({pattern})")

@@ -40,10 +40,12 @@ def test_tiny_training_run(tmp_path):
     _write_corpus(tmp_path / "train")
     out = tmp_path / "model"
     result = cli("train", "bert", "--train", tmp_path / "train", "--dev", tmp_path / "train", "-o", out,
-                 "--epochs", "2", "--batch-size", "4")
+                 "--epochs", "2", "--batch-size", "4", "--no-crf", "--rel-weight", "2")
     assert "epoch 2/2" in result.stderr and "dev ner_exact_f1=" in result.stderr
     meta = json.loads((out / "kiwi_model.json").read_text())
     assert meta["training"]["notes"] == 4 and len(meta["dev_metrics"]["history"]) == 2
+    assert meta.get("crf") is None  # --no-crf: per-token cross-entropy, nothing learned to store
+    assert meta["training"]["config"]["crf"] is False and meta["training"]["config"]["rel_weight"] == 2.0
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "kiwi_model.json"}
     ext = BertExtractor.from_config(BertConfig(model=out)).extract(["Patient denies chest pain."])
     assert len(ext) == 1
@@ -71,10 +73,10 @@ def test_tuned_word_embeddings_are_stored_and_loaded(tmp_path):
     assert len(BertExtractor.from_config(BertConfig(model=out)).extract(["Patient denies chest pain."])) == 1
 
 
-def test_crf_training_stores_its_scores_and_decoding_reads_them(tmp_path):
+def test_crf_training_is_the_default_stores_its_scores_and_decoding_reads_them(tmp_path):
     _write_corpus(tmp_path / "train")
     out = tmp_path / "model"
-    cli("train", "bert", "--train", tmp_path / "train", "-o", out, "--epochs", "2", "--batch-size", "4", "--crf")
+    cli("train", "bert", "--train", tmp_path / "train", "-o", out, "--epochs", "2", "--batch-size", "4")  # the default
     crf = json.loads((out / "kiwi_model.json").read_text())["crf"]
     assert len(crf["entity"]["start"]) == 9 and len(crf["modifier"]["transitions"]) == 33
     assert any(v != 0 for row in crf["entity"]["transitions"] for v in row)  # learned, not left at zero

@@ -38,13 +38,16 @@ def train() -> None:
 @click.option("--tune-word-embeddings", is_flag=True,
               help="Fine-tune the packaged base's word embeddings too (stored in the folder then, +23 MB). "
                    "Default: frozen and read from the base wheel.")
-@click.option("--crf", is_flag=True,
-              help="Train each tag layer as a linear-chain CRF: learned tag-to-tag scores, stored in "
-                   "kiwi_model.json and added at decoding. Default: per-token cross-entropy.")
+@click.option("--crf/--no-crf", default=True, show_default=True,
+              help="Train each tag layer as a linear-chain CRF (learned tag-to-tag scores, stored in "
+                   "kiwi_model.json and added at decoding), or with per-token cross-entropy (--no-crf, "
+                   "the recipe of model 0.1).")
+@click.option("--rel-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Weight of the relation loss against the two tagging losses.")
 @click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
 def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, context_tokens, augment,
-               tune_word_embeddings, crf, name, typesystems) -> None:
+               tune_word_embeddings, crf, rel_weight, name, typesystems) -> None:
     """Fine-tune the BERT extractor.
 
     \b
@@ -64,7 +67,7 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
         docs = [d for i, d in enumerate(docs) if i not in dev_idx]
     config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed,
                          context_tokens=context_tokens, augment=augment, tune_word_embeddings=tune_word_embeddings,
-                         crf=crf, name=name)
+                         crf=crf, rel_weight=rel_weight, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
     run_train(docs, dev, outdir, config, base_model=base_model, source=source,
               log=lambda line: click.echo(line, err=True))

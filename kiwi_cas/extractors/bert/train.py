@@ -51,7 +51,7 @@ class TrainConfig:
     # fine-tune the packaged base's word embeddings too (then they are stored in the folder, +23 MB);
     # by default they stay frozen and are read from the base wheel
     tune_word_embeddings: bool = False
-    crf: bool = False  # train each tag layer as a linear-chain CRF (crf.py) instead of per-token cross-entropy
+    crf: bool = True  # train each tag layer as a linear-chain CRF (crf.py) instead of per-token cross-entropy
     name: str = "kiwi-minilm-mtsamples"
 
 
