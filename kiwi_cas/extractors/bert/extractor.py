@@ -39,6 +39,9 @@ class BertExtractor:
         self.ent_tags = TagSet(tuple(self.meta.entity_labels))
         self.mod_tags = TagSet(tuple(self.meta.modifier_labels))
         self.name = f"bert:{self.meta.name}@{self.meta.version}"
+        # a --crf model's scores as arrays once, not converted from JSON lists per sentence
+        self._crf = {layer: {k: np.asarray(v, dtype=np.float32) for k, v in scores.items()}
+                     for layer, scores in (self.meta.crf or {}).items()}
 
     @classmethod
     def from_config(cls, config: BertConfig) -> "BertExtractor":
@@ -124,7 +127,7 @@ class BertExtractor:
 
     def _learned(self, layer: str) -> dict | None:
         """The CRF scores of a tag layer, for a model trained with --crf; None otherwise."""
-        return self.meta.crf[layer] if self.meta.crf else None
+        return self._crf.get(layer)
 
     @staticmethod
     def _decode(log_probs: np.ndarray, tagset: TagSet, o_bias: float = 0.0,
