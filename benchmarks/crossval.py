@@ -7,7 +7,7 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
 
     python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
                                         [--augment SHARE] [--lr LR] [--tune-word-embeddings]
-                                        [--no-crf] [--rel-weight W] [--keep-models]
+                                        [--no-crf] [--rel-weight W] [--order-seed S] [--keep-models]
 
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
 rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
@@ -61,7 +61,7 @@ def fold_notes(k: int, fold: int):
 
 def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model: bool = False) -> dict:
     """One fold of the BERT recipe; ``recipe`` holds the ``TrainConfig`` fields that differ by lever
-    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight), stored in the fold's result."""
+    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed), stored in the fold's result."""
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
@@ -154,6 +154,8 @@ def main() -> None:
                     help="train the tag layers as CRFs (default), or with per-token cross-entropy (--no-crf), "
                          "as train bert --crf/--no-crf")
     ap.add_argument("--rel-weight", type=float, default=1.0, help="relation loss weight, as train bert --rel-weight")
+    ap.add_argument("--order-seed", type=int, default=None,
+                    help="seed of batch order and dropout, apart from the initial weights' (default: the same)")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
@@ -177,6 +179,8 @@ def main() -> None:
         else:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight}
+            if args.order_seed is not None:
+                recipe["order_seed"] = args.order_seed
             run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]

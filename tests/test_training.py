@@ -157,3 +157,31 @@ def test_mention_replacement_keeps_context_labels_and_relations():
             for r in new.annotations.relations] == [("a rash on both hands", "denies"), ("Left knee pain", "Left knee"),
                                                      ("Lasix", "81 mg")]
     assert replace_mentions(doc, pool, random.Random(0), share=0.0) is doc
+
+
+def test_runs_from_one_start_are_averaged_and_others_refused(tmp_path):
+    """--order-seed changes what a run saw, not where it started: two such runs average weight by
+    weight (models average) into a folder that loads and annotates; a run from another --seed is refused."""
+    import torch
+
+    from kiwi_cas.extractors.bert.artifacts import load_model
+
+    _write_corpus(tmp_path / "train")
+    common = ("train", "bert", "--train", tmp_path / "train", "--epochs", "1", "--batch-size", "4")
+    cli(*common, "-o", tmp_path / "a")
+    cli(*common, "-o", tmp_path / "b", "--order-seed", "14")
+    cli(*common, "-o", tmp_path / "c", "--seed", "14")
+    cli("models", "average", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "avg")
+    (a, _, meta_a), (b, _, meta_b), (avg, _, meta) = (load_model(tmp_path / n) for n in ("a", "b", "avg"))
+    key = "ent_head.weight"
+    assert not torch.equal(a.state_dict()[key], b.state_dict()[key])  # the runs differ ...
+    mean = (a.state_dict()[key] + b.state_dict()[key]) / 2  # ... and the folder holds their mean (stored fp16)
+    assert torch.allclose(avg.state_dict()[key], mean, atol=1e-3)
+    for layer in ("entity", "modifier"):
+        assert meta.crf[layer]["start"] == [round((x + y) / 2, 5) for x, y in
+                                            zip(meta_a.crf[layer]["start"], meta_b.crf[layer]["start"])]
+    assert [r["order_seed"] for r in meta.training["averaged_from"]] == [None, 14]
+    assert len(BertExtractor.from_config(BertConfig(model=tmp_path / "avg")).extract(["Patient denies chest pain."])) == 1
+    refused = cli("models", "average", tmp_path / "a", tmp_path / "c", "-o", tmp_path / "bad", expect=2)
+    assert "--order-seed" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()

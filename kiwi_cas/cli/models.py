@@ -1,4 +1,4 @@
-"""``kiwi-cas models``: prepare the LLaMA base folder, and say how a model folder was made."""
+"""``kiwi-cas models``: prepare the LLaMA base folder, export, average, and say how a model folder was made."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from kiwi_cas.cli.options import output_option
 from kiwi_cas.errors import ModelNotFoundError
 
 
@@ -72,6 +73,26 @@ def models_info(path: Path | None) -> None:
     if meta.get("crf"):  # two score matrices: what they are, not their numbers
         meta["crf"] = "learned tag-transition scores for " + ", ".join(meta["crf"]) + " (train bert --crf)"
     click.echo(json.dumps({"path": str(folder), **meta}, indent=2))
+
+
+@models.command("average")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@output_option("Model folder to write (the average).")
+def models_average(paths: tuple[Path, ...], outdir: Path) -> None:
+    """Average BERT model folders weight by weight into one model (a model soup): one encoder pass per
+    sentence, like each run, and usually more accurate than each (README, levers). The runs must start
+    from the same weights: same base and --seed, different --order-seed. Needs torch.
+
+    \b
+    Example:
+      kiwi-cas train bert --train notes/ -o runs/a
+      kiwi-cas train bert --train notes/ -o runs/b --order-seed 14
+      kiwi-cas models average runs/a runs/b -o models/mine && kiwi-cas models export-onnx models/mine
+    """
+    from kiwi_cas.extractors.bert.average import average_models
+
+    average_models(list(paths), outdir)
+    click.echo(f"averaged {len(paths)} models into {outdir}", err=True)
 
 
 COMMANDS = [models]

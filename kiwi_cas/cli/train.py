@@ -29,7 +29,11 @@ def train() -> None:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
               help="Encoder learning rate (heads: 10x).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--seed", default=13, show_default=True)
+@click.option("--seed", default=13, show_default=True, help="Seeds the initial head weights (and, unless "
+              "--order-seed is given, batch order and dropout).")
+@click.option("--order-seed", type=int, default=None,
+              help="Seed of batch order and dropout alone: runs that differ only in it start from the same "
+                   "weights, so `kiwi-cas models average` can average them.")
 @click.option("--context-tokens", type=click.IntRange(min=0, max=128), default=0, show_default=True,
               help="Read up to this many tokens of the previous sentence before each sentence (0: none).")
 @click.option("--augment", type=click.FloatRange(min=0, max=1), default=0.0, show_default=True,
@@ -46,8 +50,8 @@ def train() -> None:
               help="Weight of the relation loss against the two tagging losses.")
 @click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
-def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, context_tokens, augment,
-               tune_word_embeddings, crf, rel_weight, name, typesystems) -> None:
+def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, order_seed, context_tokens,
+               augment, tune_word_embeddings, crf, rel_weight, name, typesystems) -> None:
     """Fine-tune the BERT extractor.
 
     \b
@@ -65,7 +69,7 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
         dev_idx = held_out(len(docs), dev_split)
         dev = [docs[i] for i in sorted(dev_idx)]
         docs = [d for i, d in enumerate(docs) if i not in dev_idx]
-    config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed,
+    config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed, order_seed=order_seed,
                          context_tokens=context_tokens, augment=augment, tune_word_embeddings=tune_word_embeddings,
                          crf=crf, rel_weight=rel_weight, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")

@@ -46,6 +46,9 @@ class TrainConfig:
     context_tokens: int = 0
     warmup: float = 0.1
     seed: int = 13
+    # seeds batch order and dropout apart from the initial weights (None: ``seed``), so that runs differ
+    # only in what they saw: such runs can be averaged weight by weight (README, levers)
+    order_seed: int | None = None
     rel_weight: float = 1.0
     augment: float = 0.0  # share of free-standing entity mentions replaced, drawn anew each epoch (augment.py)
     # fine-tune the packaged base's word embeddings too (then they are stored in the folder, +23 MB);
@@ -141,6 +144,7 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
                      shared_word_embeddings_from=shares_embeddings, max_tokens=config.max_tokens,
                      context_tokens=config.context_tokens)
     net = build_net(encoder, meta)
+    order_seed = config.seed if config.order_seed is None else config.order_seed
     ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
     examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens)
     log(f"training on {len(train_docs)} notes ({len(examples)} sentences), dev {len(dev_docs)} notes")
@@ -151,6 +155,8 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
     crfs = {"entity": TagCRF(ent_tags), "modifier": TagCRF(mod_tags)} if config.crf else {}
+    if config.order_seed is not None:
+        torch.manual_seed(order_seed)  # every weight exists by now: from here the seed only drives dropout
     head_params += [p for c in crfs.values() for p in c.parameters()]
     trained = [p for p in net.parameters() if p.requires_grad] + [p for c in crfs.values() for p in c.parameters()]
     optim = torch.optim.AdamW([{"params": enc_params, "lr": config.lr},
@@ -160,9 +166,9 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     sched = get_linear_schedule_with_warmup(optim, int(config.warmup * total), total)
     ce = nn.CrossEntropyLoss(ignore_index=-100)
     bce = nn.BCEWithLogitsLoss()
-    rng = random.Random(config.seed)
+    rng = random.Random(order_seed)
     pool = mention_pool(train_docs) if config.augment > 0 else {}
-    aug_rng = random.Random(config.seed + 1)
+    aug_rng = random.Random(order_seed + 1)
     best_state, best_crf, best_score, best_metrics, history = None, None, -1.0, {}, []
     started = time.time()
     for epoch in range(1, config.epochs + 1):
