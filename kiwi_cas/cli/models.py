@@ -79,9 +79,10 @@ def models_info(path: Path | None) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @output_option("Model folder to write (the average).")
 def models_average(paths: tuple[Path, ...], outdir: Path) -> None:
-    """Average BERT model folders weight by weight into one model (a model soup): one encoder pass per
-    sentence, like each run, and usually more accurate than each (README, levers). The runs must start
-    from the same weights: same base and --seed, different --order-seed. Needs torch.
+    """Average BERT model folders weight by weight into one model (a model soup), which runs at the cost
+    of one (one encoder pass per sentence). The runs must start from the same weights: same base and
+    --seed, different --order-seed. On the MTSamples folds an average of two or three runs scored within
+    the run-to-run spread of one (README, levers); on other notes it may steady a noisy recipe. Needs torch.
 
     \b
     Example:

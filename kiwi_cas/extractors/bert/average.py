@@ -2,8 +2,9 @@
 
 Runs fine-tuned from the same starting weights (same base, same ``--seed``) and differing only
 in batch order and dropout (``--order-seed``) land close enough together that the mean of their
-weights is itself a good model, often better than each run: it keeps one encoder pass per
-sentence, where an ensemble of the same runs would cost one per run. Runs from different
+weights is itself a good model, at one encoder pass per sentence, where an ensemble of the same
+runs would cost one per run (on the MTSamples folds, two-run soups scored within the spread
+between single runs: README, levers). Runs from different
 starting weights are refused, because their heads' units need not line up and the mean of
 unrelated weights is noise. The learned CRF scores are averaged alike.
 """
