@@ -178,9 +178,8 @@ def main() -> None:
             run_llama_fold(args.folds, fold, args.epochs or 2, args.out, args.keep_models, precision=args.precision)
         else:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
-                      "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight}
-            if args.order_seed is not None:
-                recipe["order_seed"] = args.order_seed
+                      "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
+                      "order_seed": args.order_seed}
             run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]

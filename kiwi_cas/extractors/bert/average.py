@@ -27,10 +27,9 @@ _SAME_SHAPE = ("base_model", "shared_word_embeddings_from", "entity_labels", "mo
                "context_tokens", "rel_dim")
 
 
-def _start(meta: ModelMeta) -> tuple:
-    """What decides a run's starting weights: the base encoder and the seed of the heads."""
-    config = meta.training.get("config", {})
-    return (meta.base_model, config.get("seed"))
+def _seed(meta: ModelMeta) -> int | None:
+    """The seed of a run's starting head weights (its base encoder is one of the ``_SAME_SHAPE`` fields)."""
+    return meta.training.get("config", {}).get("seed")
 
 
 def check_compatible(folders: Sequence[Path], metas: Sequence[ModelMeta]) -> None:
@@ -41,10 +40,10 @@ def check_compatible(folders: Sequence[Path], metas: Sequence[ModelMeta]) -> Non
                 raise UsageError(f"{folder}: {name} differs from {folders[0]}'s; only runs of one recipe can be averaged")
         if (meta.crf is None) != (first.crf is None):
             raise UsageError(f"{folder}: one model has CRF scores and the other not (train bert --crf/--no-crf)")
-        if _start(meta) != _start(first):
+        if _seed(meta) != _seed(first):
             raise UsageError(
-                f"{folder}: starts from other weights than {folders[0]} (base, --seed: {_start(meta)} vs "
-                f"{_start(first)}); train the runs with the same --seed and different --order-seed")
+                f"{folder}: starts from other weights than {folders[0]} (--seed {_seed(meta)} vs {_seed(first)}); "
+                "train the runs with the same --seed and different --order-seed")
 
 
 def average_models(folders: Sequence[Path], out_dir: Path) -> ModelMeta:
