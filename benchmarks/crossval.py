@@ -7,7 +7,8 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
 
     python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
                                         [--augment SHARE] [--lr LR] [--tune-word-embeddings]
-                                        [--no-crf] [--rel-weight W] [--order-seed S] [--keep-models]
+                                        [--no-crf] [--rel-weight W] [--order-seed S] [--base-model DIR]
+                                        [--keep-models]
 
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
 rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
@@ -59,9 +60,11 @@ def fold_notes(k: int, fold: int):
     return ([d for i, d in enumerate(docs) if i not in test_idx], [d for i, d in enumerate(docs) if i in test_idx])
 
 
-def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model: bool = False) -> dict:
+def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model: bool = False,
+             base_model: str | None = None) -> dict:
     """One fold of the BERT recipe; ``recipe`` holds the ``TrainConfig`` fields that differ by lever
-    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed), stored in the fold's result."""
+    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed), stored in the fold's result
+    with ``base_model`` (a local encoder folder, as ``train bert --base-model``; None: the packaged MiniLM)."""
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
     from kiwi_cas.core.spans import Document
@@ -74,13 +77,13 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model
     with tempfile.TemporaryDirectory() as tmp:
         model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
         train(train_docs, [], model, TrainConfig(epochs=epochs, head_lr=10 * recipe["lr"], **recipe),
-              log=lambda line: print(line, flush=True))
+              base_model=base_model, log=lambda line: print(line, flush=True))
         extractor = BertExtractor.from_config(BertConfig(model=model, runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
         given = extract_notes(extractor, [NoteInput(d.text, entities=list(d.annotations.entities)) for d in test])
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
-    result = {"fold": fold, "folds": k, "epochs": epochs, **recipe,
+    result = {"fold": fold, "folds": k, "epochs": epochs, **recipe, "base_model": base_model,
               "train_notes": len(train_docs), "test_notes": len(test),
               "minutes": round((time.time() - t0) / 60, 1), "ner": r["ner"]["exact"]["micro"]["f1"],
               "modifier": r["modifier"]["exact"]["micro"]["f1"], "re": r["re"]["exact"]["micro"]["f1"],
@@ -156,6 +159,9 @@ def main() -> None:
     ap.add_argument("--rel-weight", type=float, default=1.0, help="relation loss weight, as train bert --rel-weight")
     ap.add_argument("--order-seed", type=int, default=None,
                     help="seed of batch order and dropout, apart from the initial weights' (default: the same)")
+    ap.add_argument("--base-model", default=None,
+                    help="local Hugging Face encoder folder to fine-tune, as train bert --base-model "
+                         "(default: the packaged MiniLM)")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
@@ -180,7 +186,7 @@ def main() -> None:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
                       "order_seed": args.order_seed}
-            run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models)
+            run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models, args.base_model)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]
     print(f"{len(done)} of {args.folds} folds done ({pattern})")
