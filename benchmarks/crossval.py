@@ -8,7 +8,7 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
     python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
                                         [--augment SHARE] [--lr LR] [--tune-word-embeddings]
                                         [--no-crf] [--rel-weight W] [--order-seed S] [--base-model DIR]
-                                        [--keep-models]
+                                        [--teacher DIR_WITH_{fold}] [--distill-weight W] [--keep-models]
 
 With ``--keep-models`` each fold's model stays in ``OUT/fold-K-model/``, so that decoding
 rules can be scored on the same folds without training again (``benchmarks/decoding.py``).
@@ -63,7 +63,7 @@ def fold_notes(k: int, fold: int):
 def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model: bool = False,
              base_model: str | None = None) -> dict:
     """One fold of the BERT recipe; ``recipe`` holds the ``TrainConfig`` fields that differ by lever
-    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed), stored in the fold's result
+    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed, teacher, distill_weight), stored in the fold's result
     with ``base_model`` (a local encoder folder, as ``train bert --base-model``; None: the packaged MiniLM)."""
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
@@ -162,6 +162,11 @@ def main() -> None:
     ap.add_argument("--base-model", default=None,
                     help="local Hugging Face encoder folder to fine-tune, as train bert --base-model "
                          "(default: the packaged MiniLM)")
+    ap.add_argument("--teacher", default=None,
+                    help="distil from this model folder, as train bert --teacher; '{fold}' in it is replaced by the "
+                         "fold number, so each fold learns from a teacher that never saw its held-out notes "
+                         "(e.g. cv-mpnet/fold-{fold}-model from --keep-models)")
+    ap.add_argument("--distill-weight", type=float, default=1.0, help="as train bert --distill-weight")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
@@ -186,6 +191,8 @@ def main() -> None:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
                       "order_seed": args.order_seed}
+            if args.teacher:
+                recipe |= {"teacher": args.teacher.format(fold=fold), "distill_weight": args.distill_weight}
             run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models, args.base_model)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from kiwi_cas.core.schema import is_allowed
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.config import BertConfig
 from kiwi_cas.formats import brat
@@ -185,3 +188,66 @@ def test_runs_from_one_start_are_averaged_and_others_refused(tmp_path):
     refused = cli("models", "average", tmp_path / "a", tmp_path / "c", "-o", tmp_path / "bad", expect=2)
     assert "--order-seed" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def test_crf_posteriors_match_brute_force_enumeration():
+    """Distillation matches a CRF's per-token posteriors (forward-backward): checked against the
+    sum over every tag path, on rows whose scored positions differ (head, padding)."""
+    import itertools
+
+    import torch
+
+    from kiwi_cas.extractors.bert.crf import log_marginals
+
+    torch.manual_seed(0)
+    em, start, trans = torch.randn(2, 6, 3), torch.randn(3), torch.randn(3, 3)
+    mask = torch.tensor([[False, True, True, True, True, False], [False, True, True, False, False, False]])
+    got = log_marginals(em, mask, start, trans)
+    for b in range(2):
+        pos = [t for t in range(6) if mask[b, t]]
+        marg, z = torch.zeros(len(pos), 3), 0.0
+        for path in itertools.product(range(3), repeat=len(pos)):
+            w = float((start[path[0]] + sum(em[b, p, k] for p, k in zip(pos, path))
+                       + sum(trans[i, j] for i, j in zip(path, path[1:]))).exp())
+            z += w
+            for i, k in enumerate(path):
+                marg[i, k] += w
+        assert torch.allclose(got[b, pos].exp(), marg / z, atol=1e-5)
+        assert float(got[b, ~mask[b]].abs().sum()) == 0.0
+
+
+def test_distillation_from_a_teacher_folder(tmp_path):
+    """`train bert --teacher DIR` reads the teacher's posteriors and relation probabilities on every
+    training sentence and records the teacher in the model; it refuses --augment (targets are made once)."""
+    from kiwi_cas.extractors.bert.distill import teacher_targets
+    from kiwi_cas.extractors.bert.meta import read_meta
+
+    _write_corpus(tmp_path / "train")
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    cli("train", "bert", "--train", tmp_path / "train", "-o", teacher, "--epochs", "2", "--batch-size", "4")
+    result = cli("train", "bert", "--train", tmp_path / "train", "-o", student, "--epochs", "2", "--batch-size", "4",
+                 "--teacher", teacher, "--distill-weight", "0.5")
+    assert "soft targets for 8 sentences" in result.stderr
+    config = json.loads((student / "kiwi_model.json").read_text())["training"]["config"]
+    assert config["teacher"] == str(teacher) and config["distill_weight"] == 0.5
+    assert len(BertExtractor.from_config(BertConfig(model=student)).extract(["Patient denies chest pain."])) == 1
+
+    # same tokenizer: every token aligns; posteriors are distributions; every gold pair gets a probability
+    from transformers import AutoTokenizer
+
+    from kiwi_cas.extractors.bert.tagging import TagSet
+    from kiwi_cas.extractors.bert.train import build_examples
+    from kiwi_cas.formats.documents import load_documents
+
+    meta = read_meta(teacher)
+    tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
+    examples = build_examples(load_documents(tmp_path / "train"), AutoTokenizer.from_pretrained(teacher), *tags, 256)
+    soft = teacher_targets(teacher, [e.text for e in examples], [e.segment for e in examples],
+                           meta.entity_labels, meta.modifier_labels, log=lambda _: None)
+    for e, s in zip(examples, soft):
+        assert s.positions == list(range(e.segment.first, len(e.segment.input_ids) - 1))
+        assert abs(float(np.exp(s.entity).sum(1).mean()) - 1) < 1e-4 and s.modifier.shape[1] == tags[1].size
+        n_pairs = sum(1 for en in e.segment.entities for m in e.segment.modifiers if is_allowed(en[2], m[2]))
+        assert len(s.relations) == n_pairs and all(0 < p < 1 for p in s.relations.values())
+    assert "do not combine" in cli("train", "bert", "--train", tmp_path / "train", "-o", tmp_path / "x",
+                                   "--teacher", teacher, "--augment", "0.3", expect=2).stderr

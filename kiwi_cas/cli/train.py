@@ -49,10 +49,15 @@ def train() -> None:
                    "the recipe of model 0.1).")
 @click.option("--rel-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Weight of the relation loss against the two tagging losses.")
+@click.option("--teacher", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A trained BERT-extractor model folder (e.g. one on all-mpnet-base-v2) whose tag scores and "
+                   "relation probabilities on the training notes the new model learns too (distillation).")
+@click.option("--distill-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Weight of the teacher's soft targets against the gold labels' losses (with --teacher).")
 @click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
 def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, order_seed, context_tokens,
-               augment, tune_word_embeddings, crf, rel_weight, name, typesystems) -> None:
+               augment, tune_word_embeddings, crf, rel_weight, teacher, distill_weight, name, typesystems) -> None:
     """Fine-tune the BERT extractor.
 
     \b
@@ -72,7 +77,8 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
         docs = [d for i, d in enumerate(docs) if i not in dev_idx]
     config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed, order_seed=order_seed,
                          context_tokens=context_tokens, augment=augment, tune_word_embeddings=tune_word_embeddings,
-                         crf=crf, rel_weight=rel_weight, name=name)
+                         crf=crf, rel_weight=rel_weight, teacher=str(teacher) if teacher else None,
+                         distill_weight=distill_weight, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
     run_train(docs, dev, outdir, config, base_model=base_model, source=source,
               log=lambda line: click.echo(line, err=True))

@@ -57,6 +57,60 @@ class TagCRF(nn.Module):
             alpha = torch.where(m[:, t].unsqueeze(1), nxt, alpha)
         return (torch.logsumexp(alpha, dim=1) - gold).sum()
 
+    def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(start [K], transitions [K, K]) with the BIO rules applied."""
+        return self.start + self.start_mask, self.transitions + self.trans_mask
+
+    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Log posterior of each tag at each position (forward-backward), differentiable; see
+        :func:`log_marginals`."""
+        return log_marginals(emissions, mask, *self.scores())
+
     def export(self) -> dict[str, list]:
         """The learned scores as plain lists (``ModelMeta.crf``); the BIO rules are added at decoding."""
         return {"start": self.start.detach().tolist(), "transitions": self.transitions.detach().tolist()}
+
+
+def bio_scores(tagset: TagSet, learned: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start, transitions) of a stored CRF (``ModelMeta.crf[layer]``; None: a model trained without
+    one, whose decoding adds only the BIO rules), with the rules applied as :class:`TagCRF` does."""
+    start = torch.where(torch.from_numpy(tagset.start_scores()).isfinite(), 0.0, _FORBIDDEN)
+    trans = torch.where(torch.from_numpy(tagset.transitions()).isfinite(), 0.0, _FORBIDDEN)
+    if learned is not None:
+        start = start + torch.tensor(learned["start"])
+        trans = trans + torch.tensor(learned["transitions"])
+    return start, trans
+
+
+def log_marginals(emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor,
+                  trans: torch.Tensor) -> torch.Tensor:
+    """Log posterior marginals [B, T, K] of a linear-chain CRF over the scored positions of each row
+    (``mask`` [B, T], contiguous per row); rows' unscored positions hold zeros.
+
+    What a CRF-trained model believes about each token is this posterior, not the softmax of its
+    emission scores alone (its learned transitions carry part of the decision, e.g. that an
+    entity's second token is I, not B), so this is what distillation matches.
+    """
+    out = torch.zeros_like(emissions)
+    keep = mask.any(1)
+    if not bool(keep.any()):
+        return out
+    em, m = emissions[keep], mask[keep]
+    order = torch.argsort((~m).to(torch.int8), dim=1, stable=True)
+    em = em.gather(1, order.unsqueeze(-1).expand(-1, -1, em.shape[-1]))
+    m = m.gather(1, order)
+    n = em.shape[1]
+    alphas = [start + em[:, 0]]
+    for t in range(1, n):
+        nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
+        alphas.append(torch.where(m[:, t].unsqueeze(1), nxt, alphas[-1]))
+    betas = [torch.zeros_like(alphas[0])]
+    for t in range(n - 2, -1, -1):
+        nxt = torch.logsumexp(trans.unsqueeze(0) + (em[:, t + 1] + betas[0]).unsqueeze(1), dim=2)
+        betas.insert(0, torch.where(m[:, t + 1].unsqueeze(1), nxt, torch.zeros_like(nxt)))
+    log_z = torch.logsumexp(alphas[-1], dim=1)
+    post = torch.stack(alphas, 1) + torch.stack(betas, 1) - log_z[:, None, None]
+    post = torch.where(m.unsqueeze(-1), post, torch.zeros_like(post))
+    back = torch.empty_like(post).scatter_(1, order.unsqueeze(-1).expand(-1, -1, post.shape[-1]), post)
+    out[keep] = back
+    return out

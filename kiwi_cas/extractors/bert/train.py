@@ -25,6 +25,8 @@ from kiwi_cas import __version__
 from kiwi_cas.core.evaluate import evaluate
 from kiwi_cas.extractors.bert.crf import TagCRF
 from kiwi_cas.extractors.bert.augment import mention_pool, replace_mentions
+from kiwi_cas.extractors.bert.distill import SoftTargets, distill_loss, teacher_targets
+from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
@@ -55,6 +57,9 @@ class TrainConfig:
     # by default they stay frozen and are read from the base wheel
     tune_word_embeddings: bool = False
     crf: bool = True  # train each tag layer as a linear-chain CRF (crf.py) instead of per-token cross-entropy
+    # a trained model folder whose tag scores and relation probabilities the student also learns (distill.py)
+    teacher: str | None = None
+    distill_weight: float = 1.0
     name: str = "kiwi-minilm-mtsamples"
 
 
@@ -64,6 +69,7 @@ class TrainingExample:
     ent_tags: list[int]
     mod_tags: list[int]
     relations: set[tuple[tuple[int, int], tuple[int, int]]]
+    text: str = ""  # the sentence the segment was cut from (a teacher reads it again)
 
 
 def seed_everything(seed: int) -> None:
@@ -105,7 +111,8 @@ def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: 
                     rels.add((tok[ek], tok[mk]))
             pad, head = [-100], [-100] * first
             examples.append(TrainingExample(seg, head + token_tags(inner, ents, ent_tags) + pad,
-                                            head + token_tags(inner, mods, mod_tags) + pad, rels))
+                                            head + token_tags(inner, mods, mod_tags) + pad, rels,
+                                            texts[seg.text_index]))
     return examples
 
 
@@ -134,6 +141,8 @@ def corpus_fingerprint(docs: list[Document]) -> str:
 
 def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, config: TrainConfig,
           base_model: str | None = None, source: str = "", log: Callable[[str], None] = print) -> ModelMeta:
+    if config.teacher and config.augment > 0:
+        raise UsageError("--teacher and --augment do not combine: soft targets are computed once, on the notes as given")
     configure_threads()
     seed_everything(config.seed)
     base_path, base_pkg = resolve_base(base_model)
@@ -148,6 +157,10 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
     examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens)
     log(f"training on {len(train_docs)} notes ({len(examples)} sentences), dev {len(dev_docs)} notes")
+    soft: list[SoftTargets] = []
+    if config.teacher:
+        soft = teacher_targets(Path(config.teacher), [e.text for e in examples], [e.segment for e in examples],
+                               meta.entity_labels, meta.modifier_labels, log=log)
 
     for name, p in net.named_parameters():
         if shares_embeddings and name == WORD_EMB_KEY:
@@ -198,16 +211,26 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
             else:
                 loss = ce(ent_logits.reshape(-1, ent_logits.shape[-1]), et.reshape(-1)) + \
                     ce(mod_logits.reshape(-1, mod_logits.shape[-1]), mt.reshape(-1))
-            rows, labels = [], []
+            rows, labels, keys = [], [], []
             for r, e in enumerate(exs):
                 pr, index = candidate_pairs(r, e.segment.entities, e.segment.modifiers)
                 rows.extend(pr)
+                keys.extend((r, k) for k in index)
                 labels.extend(1.0 if ((e.segment.entities[ei][0], e.segment.entities[ei][1]),
                                       (e.segment.modifiers[mi][0], e.segment.modifiers[mi][1])) in e.relations
                               else 0.0 for ei, mi in index)
+            logits = None
             if rows:
                 logits = net.score_pairs(hidden, torch.tensor(rows))
                 loss = loss + config.rel_weight * bce(logits, torch.tensor(labels))
+            if soft:
+                if crfs:
+                    ent_logp = crfs["entity"].log_marginals(ent_logits, et != -100)
+                    mod_logp = crfs["modifier"].log_marginals(mod_logits, mt != -100)
+                else:
+                    ent_logp, mod_logp = ent_logits.log_softmax(-1), mod_logits.log_softmax(-1)
+                loss = loss + config.distill_weight * distill_loss(ent_logp, mod_logp, logits, keys,
+                                                                   [soft[j] for j in b])
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trained, 1.0)
