@@ -2,7 +2,9 @@
 
 One pass per sentence trains all three outputs together: entity BIO tags, modifier BIO
 tags and the relation scorer (on gold spans, every allowed pair in the sentence is a
-candidate). Seeded; dev metrics are printed each epoch and the best epoch is kept.
+candidate). Seeded; dev metrics are printed each epoch and the best epoch is kept. With a
+teacher model (``--teacher``) the losses also pull toward its tag posteriors and relation
+probabilities (distill.py).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warm
 
 from kiwi_cas import __version__
 from kiwi_cas.core.evaluate import evaluate
+from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.bert.crf import TagCRF
 from kiwi_cas.extractors.bert.augment import mention_pool, replace_mentions
 from kiwi_cas.extractors.bert.distill import SoftTargets, distill_loss, teacher_targets
-from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
