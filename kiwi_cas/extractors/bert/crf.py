@@ -6,6 +6,9 @@ under learned tag-to-tag transition scores, and decoding adds those scores to th
 Viterbi. The learned scores are small (a start vector and a square matrix per layer), so
 they are stored in ``kiwi_model.json`` and read by every runtime's decoding; the network
 and its ONNX export are unchanged.
+
+Its per-token posteriors (forward-backward, :func:`log_marginals`) are what distillation
+(``train bert --teacher``, distill.py) reads from a teacher and matches in the student.
 """
 
 from __future__ import annotations
