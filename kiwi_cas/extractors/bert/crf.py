@@ -27,10 +27,9 @@ class TagCRF(nn.Module):
         super().__init__()
         self.transitions = nn.Parameter(torch.zeros(tagset.size, tagset.size))
         self.start = nn.Parameter(torch.zeros(tagset.size))
-        allowed_trans = torch.from_numpy(tagset.transitions()).isfinite()
-        allowed_start = torch.from_numpy(tagset.start_scores()).isfinite()
-        self.register_buffer("trans_mask", torch.where(allowed_trans, 0.0, _FORBIDDEN))
-        self.register_buffer("start_mask", torch.where(allowed_start, 0.0, _FORBIDDEN))
+        start_mask, trans_mask = bio_scores(tagset, None)
+        self.register_buffer("trans_mask", trans_mask)
+        self.register_buffer("start_mask", start_mask)
 
     def nll(self, emissions: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
         """Summed negative log-likelihood of the gold paths.
@@ -76,7 +75,8 @@ class TagCRF(nn.Module):
 
 def bio_scores(tagset: TagSet, learned: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(start, transitions) of a stored CRF (``ModelMeta.crf[layer]``; None: a model trained without
-    one, whose decoding adds only the BIO rules), with the rules applied as :class:`TagCRF` does."""
+    one, whose decoding adds only the BIO rules), with the BIO rules as large finite penalties (the
+masks :class:`TagCRF` trains under)."""
     start = torch.where(torch.from_numpy(tagset.start_scores()).isfinite(), 0.0, _FORBIDDEN)
     trans = torch.where(torch.from_numpy(tagset.transitions()).isfinite(), 0.0, _FORBIDDEN)
     if learned is not None:
