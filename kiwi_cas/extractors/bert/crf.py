@@ -39,25 +39,17 @@ class TagCRF(nn.Module):
         """
         mask = tags != -100
         keep = mask.any(1)
-        emissions, tags, mask = emissions[keep], tags[keep], mask[keep]
-        if emissions.shape[0] == 0:
+        if not bool(keep.any()):
             return emissions.sum() * 0.0
-        # move each row's scored positions to its front, in order
-        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-        em = emissions.gather(1, order.unsqueeze(-1).expand(-1, -1, emissions.shape[-1]))
-        tg = tags.gather(1, order).clamp(min=0)
-        m = mask.gather(1, order)
-        trans = self.transitions + self.trans_mask
-        start = self.start + self.start_mask
+        order, em, m = _pack(emissions[keep], mask[keep])
+        tg = tags[keep].gather(1, order).clamp(min=0)
+        start, trans = self.scores()
         rows = torch.arange(em.shape[0])
         gold = start[tg[:, 0]] + em[rows, 0, tg[:, 0]]
-        alpha = start + em[:, 0]
         for t in range(1, em.shape[1]):
             step = trans[tg[:, t - 1], tg[:, t]] + em[rows, t, tg[:, t]]
             gold = gold + torch.where(m[:, t], step, torch.zeros_like(step))
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
-            alpha = torch.where(m[:, t].unsqueeze(1), nxt, alpha)
-        return (torch.logsumexp(alpha, dim=1) - gold).sum()
+        return (torch.logsumexp(_alphas(em, m, start, trans)[-1], dim=1) - gold).sum()
 
     def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(start [K], transitions [K, K]) with the BIO rules applied."""
@@ -98,15 +90,9 @@ def log_marginals(emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tens
     keep = mask.any(1)
     if not bool(keep.any()):
         return out
-    em, m = emissions[keep], mask[keep]
-    order = torch.argsort((~m).to(torch.int8), dim=1, stable=True)
-    em = em.gather(1, order.unsqueeze(-1).expand(-1, -1, em.shape[-1]))
-    m = m.gather(1, order)
+    order, em, m = _pack(emissions[keep], mask[keep])
     n = em.shape[1]
-    alphas = [start + em[:, 0]]
-    for t in range(1, n):
-        nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
-        alphas.append(torch.where(m[:, t].unsqueeze(1), nxt, alphas[-1]))
+    alphas = _alphas(em, m, start, trans)
     betas = [torch.zeros_like(alphas[0])]
     for t in range(n - 2, -1, -1):
         nxt = torch.logsumexp(trans.unsqueeze(0) + (em[:, t + 1] + betas[0]).unsqueeze(1), dim=2)
@@ -117,3 +103,21 @@ def log_marginals(emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tens
     back = torch.empty_like(post).scatter_(1, order.unsqueeze(-1).expand(-1, -1, post.shape[-1]), post)
     out[keep] = back
     return out
+
+
+def _pack(emissions: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row's scored positions moved to its front, in order: (the gather order [B, T], the packed
+    emissions [B, T, K], the packed mask [B, T]), so both recursions can step over one time axis."""
+    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+    em = emissions.gather(1, order.unsqueeze(-1).expand(-1, -1, emissions.shape[-1]))
+    return order, em, mask.gather(1, order)
+
+
+def _alphas(em: torch.Tensor, m: torch.Tensor, start: torch.Tensor, trans: torch.Tensor) -> list[torch.Tensor]:
+    """The forward recursion over packed rows: log-sum of every path's score up to each position
+    (a row's value is carried unchanged past its last scored position, so the last one is its log Z)."""
+    alphas = [start + em[:, 0]]
+    for t in range(1, em.shape[1]):
+        nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
+        alphas.append(torch.where(m[:, t].unsqueeze(1), nxt, alphas[-1]))
+    return alphas
