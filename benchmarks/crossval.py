@@ -6,7 +6,7 @@ Prints mean ± standard deviation over the folds that have finished; per-fold re
 ``OUT/fold-K.json`` so folds can run separately (``--fold K``), e.g. on different machines.
 
     python benchmarks/crossval.py -o cv/ [--folds 5] [--epochs 12] [--fold K] [--context-tokens N]
-                                        [--augment SHARE] [--lr LR] [--tune-word-embeddings]
+                                        [--augment SHARE] [--lr LR] [--tune-word-embeddings] [--case-types]
                                         [--no-crf] [--rel-weight W] [--order-seed S] [--base-model DIR]
                                         [--teacher DIR_WITH_{fold}] [--distill-weight W] [--keep-models]
 
@@ -63,7 +63,8 @@ def fold_notes(k: int, fold: int):
 def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model: bool = False,
              base_model: str | None = None) -> dict:
     """One fold of the BERT recipe; ``recipe`` holds the ``TrainConfig`` fields that differ by lever
-    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed, teacher, distill_weight), stored in the fold's result
+    (context_tokens, augment, lr, tune_word_embeddings, crf, rel_weight, order_seed, case_types, teacher,
+    distill_weight), stored in the fold's result
     with ``base_model`` (a local encoder folder, as ``train bert --base-model``; None: the packaged MiniLM)."""
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
@@ -153,6 +154,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--tune-word-embeddings", action="store_true",
                     help="fine-tune the word embeddings too, as train bert --tune-word-embeddings")
+    ap.add_argument("--case-types", action="store_true",
+                    help="feed each token's letter case as its token type, as train bert --case-types")
     ap.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
                     help="train the tag layers as CRFs (default), or with per-token cross-entropy (--no-crf), "
                          "as train bert --crf/--no-crf")
@@ -190,7 +193,7 @@ def main() -> None:
         else:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
-                      "order_seed": args.order_seed}
+                      "order_seed": args.order_seed, "case_types": args.case_types}
             if args.teacher:
                 recipe |= {"teacher": args.teacher.format(fold=fold), "distill_weight": args.distill_weight}
             run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models, args.base_model)

@@ -56,10 +56,10 @@ class CachedRuntime:
         self.runtime, self.meta, self.tokenizer = runtime, runtime.meta, runtime.tokenizer
         self._cache: dict[bytes, object] = {}
 
-    def encode(self, ids, mask):
+    def encode(self, ids, mask, case_types=None):
         key = ids.tobytes() + mask.tobytes() + bytes(str(ids.shape), "ascii")
         if key not in self._cache:
-            self._cache[key] = self.runtime.encode(ids, mask)
+            self._cache[key] = self.runtime.encode(ids, mask, case_types)
         return self._cache[key]
 
     def score_pairs(self, encoded, pairs):

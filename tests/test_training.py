@@ -88,6 +88,34 @@ def test_crf_training_is_the_default_stores_its_scores_and_decoding_reads_them(t
         assert ext.meta.crf == crf and len(ext.extract(["Patient denies chest pain."])) == 1
 
 
+def test_case_types_are_trained_stored_and_read_by_both_runtimes(tmp_path):
+    """--case-types: the folder's encoder has one token type per case class, both runtimes feed them
+    (the same probabilities), and a note's letter case now reaches the encoder."""
+    from kiwi_cas.extractors.bert.segments import CASE_TYPES, case_type, make_segments, pad_batch, pad_case_types
+
+    assert [case_type(t) for t in ("mg", "13.2", "Aspirin", "MRI", "A", "mEq", "-")] == [0, 0, 1, 2, 1, 3, 0]
+    _write_corpus(tmp_path / "train")
+    out = tmp_path / "model"
+    cli("train", "bert", "--train", tmp_path / "train", "-o", out, "--epochs", "2", "--batch-size", "4",
+        "--case-types")
+    assert json.loads((out / "kiwi_model.json").read_text())["case_types"] is True
+    assert json.loads((out / "config.json").read_text())["type_vocab_size"] == len(CASE_TYPES)
+    texts = ["PATIENT DENIES CHEST PAIN.", "patient denies chest pain.", "Patient takes Aspirin 81 mg."]
+    runs = {}
+    for runtime in ("torch", "onnx"):
+        ext = BertExtractor.from_config(BertConfig(model=out, runtime=runtime))
+        runs[runtime] = ext.extract(texts)
+        segs = make_segments(ext.tokenizer, texts[:2], ext.meta.max_tokens)
+        assert segs[0].input_ids == segs[1].input_ids  # uncased: the same ids
+        ids, mask = pad_batch(segs, ext.tokenizer.pad_token_id)
+        enc = ext.runtime.encode(ids, mask, pad_case_types(segs))
+        assert np.abs(enc.entity_log_probs[0] - enc.entity_log_probs[1]).max() > 1e-4  # case reaches the model
+        runs[runtime + "-probs"] = enc.entity_log_probs
+    assert np.allclose(runs["torch-probs"], runs["onnx-probs"], atol=1e-4)
+    assert [(len(e.entities), len(e.modifiers)) for e in runs["torch"]] == \
+        [(len(e.entities), len(e.modifiers)) for e in runs["onnx"]]
+
+
 def test_brat_round_trip(tmp_path):
     _write_corpus(tmp_path / "train")
     cli("import", "--format", "brat", tmp_path / "train", "-o", tmp_path / "xmi")

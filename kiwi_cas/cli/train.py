@@ -43,6 +43,9 @@ def train() -> None:
 @click.option("--tune-word-embeddings", is_flag=True,
               help="Fine-tune the packaged base's word embeddings too (stored in the folder then, +23 MB). "
                    "Default: frozen and read from the base wheel.")
+@click.option("--case-types", is_flag=True,
+              help="Feed each token's letter case (lower, Capitalized, ALL CAPS, inner capital) to the encoder as "
+                   "its token type: the packaged MiniLM is uncased, so 'MS' and 'ms' otherwise read the same.")
 @click.option("--crf/--no-crf", default=True, show_default=True,
               help="Train each tag layer as a linear-chain CRF (learned tag-to-tag scores, stored in "
                    "kiwi_model.json and added at decoding), or with per-token cross-entropy (--no-crf, "
@@ -57,7 +60,8 @@ def train() -> None:
 @click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
 def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, order_seed, context_tokens,
-               augment, tune_word_embeddings, crf, rel_weight, teacher, distill_weight, name, typesystems) -> None:
+               augment, tune_word_embeddings, case_types, crf, rel_weight, teacher, distill_weight, name,
+               typesystems) -> None:
     """Fine-tune the BERT extractor.
 
     \b
@@ -78,7 +82,7 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
     config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed, order_seed=order_seed,
                          context_tokens=context_tokens, augment=augment, tune_word_embeddings=tune_word_embeddings,
                          crf=crf, rel_weight=rel_weight, teacher=str(teacher) if teacher else None,
-                         distill_weight=distill_weight, name=name)
+                         distill_weight=distill_weight, case_types=case_types, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")
     run_train(docs, dev, outdir, config, base_model=base_model, source=source,
               log=lambda line: click.echo(line, err=True))

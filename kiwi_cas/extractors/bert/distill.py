@@ -26,7 +26,7 @@ import torch
 from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.bert.artifacts import load_model
 from kiwi_cas.extractors.bert.crf import bio_scores, log_marginals
-from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
+from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch, pad_case_types
 from kiwi_cas.extractors.bert.tagging import TagSet, token_span
 
 
@@ -78,7 +78,8 @@ def teacher_targets(teacher_dir: Path, texts: Sequence[str], segments: Sequence[
             chunk = unique[b:b + batch_size]
             tsegs = make_segments(tokenizer, chunk, meta.max_tokens)
             ids, mask = map(torch.from_numpy, pad_batch(tsegs, tokenizer.pad_token_id))
-            hidden, ent_logits, mod_logits = net(ids, mask)
+            cases = torch.from_numpy(pad_case_types(tsegs)) if meta.case_types else None
+            hidden, ent_logits, mod_logits = net(ids, mask, cases)
             scored = torch.zeros_like(mask, dtype=torch.bool)
             for row, tseg in enumerate(tsegs):
                 scored[row, tseg.first:len(tseg.input_ids) - 1] = True

@@ -13,7 +13,7 @@ import numpy as np
 
 from kiwi_cas.core.spans import Extraction, Relation, Span
 from kiwi_cas.extractors.bert.runtime import BertRuntime, load_runtime
-from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
+from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch, pad_case_types
 from kiwi_cas.extractors.bert.tagging import TagSet, decode_spans, token_span, viterbi
 from kiwi_cas.extractors.config import BertConfig
 from kiwi_cas.extractors.settings import packaged_model
@@ -79,7 +79,7 @@ class BertExtractor:
     def _run_batch(self, batch: list[Segment], results: list[Extraction],
                    given: dict[int, list[Span]] | None) -> None:
         ids, mask = pad_batch(batch, self.tokenizer.pad_token_id)
-        encoded = self.runtime.encode(ids, mask)
+        encoded = self.runtime.encode(ids, mask, pad_case_types(batch) if self.meta.case_types else None)
         ent_lp, mod_lp = encoded.entity_log_probs, encoded.modifier_log_probs
         pair_rows: list[list[int]] = []
         pair_refs: list[tuple[int, Span, int]] = []  # (text, entity, index into modifiers) per candidate pair

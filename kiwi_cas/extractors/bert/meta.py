@@ -33,6 +33,8 @@ class ModelMeta:
     # {"start": [K], "transitions": [K][K]}}, added to the BIO rules in Viterbi; None: the rules alone
     crf: dict | None = None
     rel_dim: int = 256
+    # each token's letter-case class is fed as its token type (segments.CASE_TYPES; ``train bert --case-types``)
+    case_types: bool = False
     training: dict = field(default_factory=dict)
     dev_metrics: dict = field(default_factory=dict)
 

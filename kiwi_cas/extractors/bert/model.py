@@ -34,9 +34,11 @@ class KiwiBertNet(nn.Module):
             nn.Linear(4 * rel_dim + 32 + 32 + 16, rel_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(rel_dim, 1)
         )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, case_types: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        """``case_types``: each token's letter-case class as its token type (a ``--case-types`` model), else None."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              **({} if case_types is None else {"token_type_ids": case_types})).last_hidden_state
         h = self.dropout(hidden)
         return hidden, self.ent_head(h), self.mod_head(h)
 

@@ -66,7 +66,8 @@ def weights_key(model_dir: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     meta = read_meta(model_dir)
-    h.update(json.dumps([meta.entity_labels, meta.modifier_labels, meta.rel_dim]).encode())
+    shape = [meta.entity_labels, meta.modifier_labels, meta.rel_dim] + ([True] if meta.case_types else [])
+    h.update(json.dumps(shape).encode())
     return h.hexdigest()[:16]
 
 
@@ -118,7 +119,7 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
     target = target or onnx_folder(model_dir)
     if (target / ENCODER).exists() and (target / PAIRS).exists() and (target / KEY_FILE).exists():
         return target
-    net, _, _ = load_model(model_dir)
+    net, _, meta = load_model(model_dir)
     net.eval()
 
     class Encoder(torch.nn.Module):
@@ -126,8 +127,8 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
             super().__init__()
             self.net = net
 
-        def forward(self, ids, mask):
-            hidden, ent, mod = self.net(ids, mask)
+        def forward(self, ids, mask, case_types=None):
+            hidden, ent, mod = self.net(ids, mask, case_types)
             return hidden, torch.log_softmax(ent, -1), torch.log_softmax(mod, -1)
 
     class Pairs(torch.nn.Module):
@@ -151,9 +152,11 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
     seq = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Encoder(), (ids, torch.ones_like(ids)), str(tmp / ENCODER), input_names=["ids", "mask"],
+        inputs = ["ids", "mask"] + (["case_types"] if meta.case_types else [])
+        torch.onnx.export(Encoder(), (ids, torch.ones_like(ids)) + ((torch.zeros_like(ids),) if meta.case_types else ()),
+                          str(tmp / ENCODER), input_names=inputs,
                           output_names=["hidden", "entity_log_probs", "modifier_log_probs"], opset_version=17,
-                          dynamic_axes={"ids": seq, "mask": seq, "hidden": seq, "entity_log_probs": seq,
+                          dynamic_axes={**{name: seq for name in inputs}, "hidden": seq, "entity_log_probs": seq,
                                         "modifier_log_probs": seq}, dynamo=False)
         torch.onnx.export(Pairs(), pair_inputs, str(tmp / PAIRS), input_names=pair_names, output_names=["probs"],
                           opset_version=17, dynamic_axes={name: {0: {"entity_states": "entities", "modifier_states":
@@ -193,8 +196,9 @@ class OnnxRuntime:
         self.pairs = ort.InferenceSession(str(folder / PAIRS), options, providers=providers)
         self.tokenizer = FastTokenizer(folder)
 
-    def encode(self, ids: np.ndarray, mask: np.ndarray) -> Encoded:
-        hidden, ent, mod = self.encoder.run(None, {"ids": ids, "mask": mask})
+    def encode(self, ids: np.ndarray, mask: np.ndarray, case_types: np.ndarray | None = None) -> Encoded:
+        feeds = {"ids": ids, "mask": mask} | ({} if case_types is None else {"case_types": case_types})
+        hidden, ent, mod = self.encoder.run(None, feeds)
         return Encoded(ent, mod, hidden)
 
     def score_pairs(self, encoded: Encoded, pairs: np.ndarray) -> np.ndarray:

@@ -31,7 +31,8 @@ class BertRuntime(Protocol):
     meta: Any
     tokenizer: Any
 
-    def encode(self, ids: np.ndarray, mask: np.ndarray) -> Encoded:
+    def encode(self, ids: np.ndarray, mask: np.ndarray, case_types: np.ndarray | None = None) -> Encoded:
+        """``case_types`` (same shape as ``ids``) is given exactly when ``meta.case_types`` is set."""
         ...
 
     def score_pairs(self, encoded: Encoded, pairs: np.ndarray) -> np.ndarray:

@@ -30,6 +30,21 @@ def distance_bucket(entity_start: int, modifier_start: int) -> int:
 N_DIST_BUCKETS = 2 * (len(_DIST_EDGES) + 1)
 N_BETWEEN_BUCKETS = 6
 
+#: letter-case classes of a token's own characters, fed as token types to a model trained with
+#: ``--case-types`` (the packaged MiniLM is uncased: "MS", "Ms" and "ms" reach it as the same ids)
+CASE_TYPES = ("lower or no letters", "capitalized", "all capitals", "capital inside")
+
+
+def case_type(piece: str) -> int:
+    """The :data:`CASE_TYPES` index of a token's text. Class 0 is what every token was in pretraining
+    (one token type), so lower-case text reads exactly as before."""
+    letters = [c for c in piece if c.isalpha()]
+    if not letters or not any(c.isupper() for c in letters):
+        return 0
+    if len(letters) > 1 and all(c.isupper() for c in letters):
+        return 2
+    return 1 if letters[0].isupper() else 3
+
 
 @dataclass
 class Segment:
@@ -41,6 +56,7 @@ class Segment:
     first: int = 1  # index of the text's first token (after [CLS] and any context tokens)
     entities: list[tuple[int, int, str]] = field(default_factory=list)  # token spans (inclusive)
     modifiers: list[tuple[int, int, str]] = field(default_factory=list)
+    case_types: list[int] = field(default_factory=list)  # per token (:func:`case_type`); 0 for special tokens
 
 
 def make_segments(tokenizer, texts: list[str], max_tokens: int, contexts: list[str] | None = None,
@@ -65,8 +81,10 @@ def make_segments(tokenizer, texts: list[str], max_tokens: int, contexts: list[s
             wid, woff = ids[w:w + inner], [tuple(o) for o in offs[w:w + inner]]
             if not wid:
                 continue
+            cases = [case_type(texts[ti][a:b]) for a, b in woff]
             segments.append(Segment(ti, [*head, *wid, tokenizer.sep_token_id],
-                                    [(0, 0)] * len(head) + [*woff, (0, 0)], first=len(head)))
+                                    [(0, 0)] * len(head) + [*woff, (0, 0)], first=len(head),
+                                    case_types=[0] * len(head) + cases + [0]))
     return segments
 
 
@@ -79,6 +97,15 @@ def pad_batch(segments: list[Segment], pad_id: int) -> tuple[np.ndarray, np.ndar
         ids[i, :len(s.input_ids)] = s.input_ids
         mask[i, :len(s.input_ids)] = 1
     return ids, mask
+
+
+def pad_case_types(segments: list[Segment]) -> np.ndarray:
+    """int64 token types [batch, longest segment] for a ``--case-types`` model: each token's case class."""
+    width = max(len(s.input_ids) for s in segments)
+    types = np.zeros((len(segments), width), dtype=np.int64)
+    for i, s in enumerate(segments):
+        types[i, :len(s.case_types)] = s.case_types
+    return types
 
 
 def candidate_pairs(row: int, entities: list[tuple[int, int, str]], modifiers: list[tuple[int, int, str]]

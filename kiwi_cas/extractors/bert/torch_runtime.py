@@ -33,11 +33,12 @@ class TorchRuntime:
                         net.encoder, {torch.nn.Linear: per_channel_dynamic_qconfig})
         self.net, self.tokenizer, self.meta = net, tokenizer, meta
 
-    def encode(self, ids: np.ndarray, mask: np.ndarray) -> Encoded:
+    def encode(self, ids: np.ndarray, mask: np.ndarray, case_types: np.ndarray | None = None) -> Encoded:
         was_training = self.net.training
         self.net.eval()
         with torch.inference_mode():
-            hidden, ent_logits, mod_logits = self.net(torch.from_numpy(ids), torch.from_numpy(mask))
+            hidden, ent_logits, mod_logits = self.net(torch.from_numpy(ids), torch.from_numpy(mask),
+                                                      None if case_types is None else torch.from_numpy(case_types))
         self.net.train(was_training)
         return Encoded(torch.log_softmax(ent_logits, -1).numpy(), torch.log_softmax(mod_logits, -1).numpy(), hidden)
 

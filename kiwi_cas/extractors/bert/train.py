@@ -33,7 +33,8 @@ from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_ne
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
 from kiwi_cas.extractors.settings import configure_threads
-from kiwi_cas.extractors.bert.segments import Segment, candidate_pairs, make_segments, pad_batch
+from kiwi_cas.extractors.bert.segments import (CASE_TYPES, Segment, candidate_pairs, make_segments, pad_batch,
+                                                pad_case_types)
 from kiwi_cas.extractors.bert.tagging import TagSet, token_span, token_tags
 from kiwi_cas.core.notes import NoteInput, extract_notes
 from kiwi_cas.core.splitter import split_sentences
@@ -62,6 +63,7 @@ class TrainConfig:
     # a trained model folder whose tag scores and relation probabilities the student also learns (distill.py)
     teacher: str | None = None
     distill_weight: float = 1.0
+    case_types: bool = False  # feed each token's letter-case class as its token type (segments.CASE_TYPES)
     name: str = "kiwi-minilm-mtsamples"
 
 
@@ -78,6 +80,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def widen_token_types(encoder: nn.Module, n: int) -> None:
+    """Give the encoder ``n`` token types, each starting as its type 0 (what pretraining fed every token),
+    so that training starts from the base's behaviour and learns what case adds."""
+    old = getattr(getattr(encoder, "embeddings", None), "token_type_embeddings", None)
+    if old is None:
+        raise UsageError(f"--case-types: the base encoder ({type(encoder).__name__}) has no token-type embeddings")
+    # from given weights: no draw from the seeded generator, so the heads start as they would without this
+    encoder.embeddings.token_type_embeddings = nn.Embedding.from_pretrained(
+        old.weight.detach()[:1].expand(n, -1).clone(), freeze=False)
+    encoder.config.type_vocab_size = n
+    if hasattr(encoder.embeddings, "token_type_ids"):  # the all-zeros default, used when no types are passed
+        encoder.embeddings.token_type_ids.zero_()
 
 
 def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: TagSet,
@@ -150,10 +166,12 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     base_path, base_pkg = resolve_base(base_model)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     encoder = AutoModel.from_pretrained(base_path, add_pooling_layer=False)
+    if config.case_types:
+        widen_token_types(encoder, len(CASE_TYPES))
     shares_embeddings = base_pkg if not config.tune_word_embeddings else None
     meta = ModelMeta(name=config.name, version=__version__, base_model=base_pkg or str(base_path),
                      shared_word_embeddings_from=shares_embeddings, max_tokens=config.max_tokens,
-                     context_tokens=config.context_tokens)
+                     context_tokens=config.context_tokens, case_types=config.case_types)
     net = build_net(encoder, meta)
     order_seed = config.seed if config.order_seed is None else config.order_seed
     ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
@@ -203,10 +221,11 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
         for b in batches:
             exs = [examples[j] for j in b]
             ids, mask = map(torch.from_numpy, pad_batch([e.segment for e in exs], tokenizer.pad_token_id))
+            cases = torch.from_numpy(pad_case_types([e.segment for e in exs])) if config.case_types else None
             width = ids.shape[1]
             et = torch.tensor([e.ent_tags + [-100] * (width - len(e.ent_tags)) for e in exs])
             mt = torch.tensor([e.mod_tags + [-100] * (width - len(e.mod_tags)) for e in exs])
-            hidden, ent_logits, mod_logits = net(ids, mask)
+            hidden, ent_logits, mod_logits = net(ids, mask, cases)
             if crfs:  # per scored token, as the cross-entropy is
                 scored = max(int((et != -100).sum()), 1)
                 loss = (crfs["entity"].nll(ent_logits, et) + crfs["modifier"].nll(mod_logits, mt)) / scored
