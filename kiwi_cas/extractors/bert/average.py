@@ -24,7 +24,7 @@ from kiwi_cas.extractors.bert.artifacts import ModelMeta, load_model, save_model
 
 #: meta fields that must agree for weights to be averaged: what the network is and what it was fed
 _SAME_SHAPE = ("base_model", "shared_word_embeddings_from", "entity_labels", "modifier_labels", "max_tokens",
-               "context_tokens", "rel_dim")
+               "context_tokens", "rel_dim", "case_types")
 
 
 def _seed(meta: ModelMeta) -> int | None:
