@@ -105,7 +105,7 @@ def test_case_types_are_trained_stored_and_read_by_both_runtimes(tmp_path):
     for runtime in ("torch", "onnx"):
         ext = BertExtractor.from_config(BertConfig(model=out, runtime=runtime))
         runs[runtime] = ext.extract(texts)
-        segs = make_segments(ext.tokenizer, texts[:2], ext.meta.max_tokens)
+        segs = make_segments(ext.tokenizer, texts[:2], ext.meta.max_tokens, case_types=True)
         assert segs[0].input_ids == segs[1].input_ids  # uncased: the same ids
         ids, mask = pad_batch(segs, ext.tokenizer.pad_token_id)
         enc = ext.runtime.encode(ids, mask, pad_case_types(segs))

@@ -76,7 +76,7 @@ def teacher_targets(teacher_dir: Path, texts: Sequence[str], segments: Sequence[
     with torch.inference_mode():
         for b in range(0, len(unique), batch_size):
             chunk = unique[b:b + batch_size]
-            tsegs = make_segments(tokenizer, chunk, meta.max_tokens)
+            tsegs = make_segments(tokenizer, chunk, meta.max_tokens, case_types=meta.case_types)
             ids, mask = map(torch.from_numpy, pad_batch(tsegs, tokenizer.pad_token_id))
             cases = torch.from_numpy(pad_case_types(tsegs)) if meta.case_types else None
             hidden, ent_logits, mod_logits = net(ids, mask, cases)

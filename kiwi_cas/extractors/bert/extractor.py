@@ -53,7 +53,8 @@ class BertExtractor:
         texts = list(texts)
         results = [Extraction() for _ in texts]
         segments = make_segments(self.tokenizer, texts, self.meta.max_tokens,
-                                 list(contexts) if contexts is not None else None, self.meta.context_tokens)
+                                 list(contexts) if contexts is not None else None, self.meta.context_tokens,
+                                 self.meta.case_types)
         # task "re": per text, the given entities, one per (start, end, label), in offset order
         given: dict[int, list[Span]] | None = None
         if entities is not None:

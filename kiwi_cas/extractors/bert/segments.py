@@ -56,17 +56,20 @@ class Segment:
     first: int = 1  # index of the text's first token (after [CLS] and any context tokens)
     entities: list[tuple[int, int, str]] = field(default_factory=list)  # token spans (inclusive)
     modifiers: list[tuple[int, int, str]] = field(default_factory=list)
-    case_types: list[int] = field(default_factory=list)  # per token (:func:`case_type`); 0 for special tokens
+    # per token (:func:`case_type`), 0 for special tokens; empty unless make_segments(case_types=True)
+    case_types: list[int] = field(default_factory=list)
 
 
 def make_segments(tokenizer, texts: list[str], max_tokens: int, contexts: list[str] | None = None,
-                  context_tokens: int = 0) -> list[Segment]:
+                  context_tokens: int = 0, case_types: bool = False) -> list[Segment]:
     """Tokenize texts; a text longer than ``max_tokens`` is cut into consecutive windows.
 
     With ``context_tokens`` > 0 and ``contexts`` given, each window reads
     ``[CLS] context [SEP] text [SEP]``: the last ``context_tokens`` tokens of the text's left
     context (the previous sentence of the note), so that a fragment such as "Aspirin 81 mg."
     is read after its section header. Context tokens are never tagged.
+    With ``case_types`` each segment also carries its tokens' case classes (a ``--case-types`` model);
+    other models skip that work.
     """
     enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
     ctx_ids: list[list[int]] = [[] for _ in texts]
@@ -81,10 +84,9 @@ def make_segments(tokenizer, texts: list[str], max_tokens: int, contexts: list[s
             wid, woff = ids[w:w + inner], [tuple(o) for o in offs[w:w + inner]]
             if not wid:
                 continue
-            cases = [case_type(texts[ti][a:b]) for a, b in woff]
+            cases = [0] * len(head) + [case_type(texts[ti][a:b]) for a, b in woff] + [0] if case_types else []
             segments.append(Segment(ti, [*head, *wid, tokenizer.sep_token_id],
-                                    [(0, 0)] * len(head) + [*woff, (0, 0)], first=len(head),
-                                    case_types=[0] * len(head) + cases + [0]))
+                                    [(0, 0)] * len(head) + [*woff, (0, 0)], first=len(head), case_types=cases))
     return segments
 
 
@@ -104,6 +106,8 @@ def pad_case_types(segments: list[Segment]) -> np.ndarray:
     width = max(len(s.input_ids) for s in segments)
     types = np.zeros((len(segments), width), dtype=np.int64)
     for i, s in enumerate(segments):
+        if len(s.case_types) != len(s.input_ids):
+            raise ValueError("segment made without case types: make_segments(..., case_types=True)")
         types[i, :len(s.case_types)] = s.case_types
     return types
 

@@ -92,18 +92,16 @@ def widen_token_types(encoder: nn.Module, n: int) -> None:
     encoder.embeddings.token_type_embeddings = nn.Embedding.from_pretrained(
         old.weight.detach()[:1].expand(n, -1).clone(), freeze=False)
     encoder.config.type_vocab_size = n
-    if hasattr(encoder.embeddings, "token_type_ids"):  # the all-zeros default, used when no types are passed
-        encoder.embeddings.token_type_ids.zero_()
 
 
 def build_examples(docs: list[Document], tokenizer, ent_tags: TagSet, mod_tags: TagSet,
-                   max_tokens: int, context_tokens: int = 0) -> list[TrainingExample]:
+                   max_tokens: int, context_tokens: int = 0, case_types: bool = False) -> list[TrainingExample]:
     """Sentence-level training examples with token-level gold tags and relations."""
     examples: list[TrainingExample] = []
     for doc in docs:
         sents = split_sentences(doc.text)
         texts = [doc.text[s:e] for s, e in sents]
-        segments = make_segments(tokenizer, texts, max_tokens, [""] + texts[:-1], context_tokens)
+        segments = make_segments(tokenizer, texts, max_tokens, [""] + texts[:-1], context_tokens, case_types)
         for seg in segments:
             s0, e0 = sents[seg.text_index]
             first = seg.first
@@ -175,7 +173,8 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
     net = build_net(encoder, meta)
     order_seed = config.seed if config.order_seed is None else config.order_seed
     ent_tags, mod_tags = TagSet(tuple(meta.entity_labels)), TagSet(tuple(meta.modifier_labels))
-    examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens)
+    examples = build_examples(train_docs, tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens,
+                              config.case_types)
     log(f"training on {len(train_docs)} notes ({len(examples)} sentences), dev {len(dev_docs)} notes")
     soft: list[SoftTargets] = []
     if config.teacher:
@@ -209,7 +208,8 @@ def train(train_docs: list[Document], dev_docs: list[Document], out_dir: Path, c
         t0 = time.time()
         if config.augment > 0:
             examples = build_examples([replace_mentions(d, pool, aug_rng, config.augment) for d in train_docs],
-                                      tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens)
+                                      tokenizer, ent_tags, mod_tags, config.max_tokens, config.context_tokens,
+                                      config.case_types)
         # length-bucketed shuffled batches: similar lengths pad less
         idx = list(range(len(examples)))
         rng.shuffle(idx)
