@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-# the Ray engine's extra: its tests start a real Ray (in a loopback-only network namespace)
-.venv/bin/pip install -q --disable-pip-version-check -e '.[train,test,ray,tables,serve]'
+# the extras' tests: Ray (a real Ray in a loopback-only network namespace), the service, tables, OpenVINO
+.venv/bin/pip install -q --disable-pip-version-check -e '.[train,test,ray,tables,serve,openvino]'
 # MedCAT's own code in a venv of its own: the test that MedCAT accepts the exports runs in it
 scripts/setup-medcat.sh
 # vLLM on CPU in its own venv: the LLaMA extractor's vLLM backend runs in a test

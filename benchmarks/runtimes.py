@@ -1,6 +1,7 @@
 """BERT runtimes side by side on this CPU: accuracy, load time, s/note (steady and with load), memory.
 
-Each runtime runs in a fresh process (imports and model load counted, as a user's run would),
+Each runtime runs in a fresh process (imports and model load counted, as a user's run would;
+``openvino`` needs ``pip install 'kiwi_cas[openvino]'``),
 annotating 50 MTSamples notes for speed and the 16 dev notes (``--dev-split 16``) for accuracy:
 
     python benchmarks/runtimes.py --model DEV_MODEL
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
-CONFIGS = [("onnx", "fp32"), ("torch", "fp32"), ("torch", "int8")]
+CONFIGS = [("onnx", "fp32"), ("openvino", "fp32"), ("torch", "fp32"), ("torch", "int8")]
 
 
 def one(runtime: str, precision: str, model: str | None, n: int) -> dict:
@@ -50,16 +51,26 @@ def one(runtime: str, precision: str, model: str | None, n: int) -> dict:
             "ner_f1": r["ner"]["exact"]["micro"]["f1"], "re_f1": r["re"]["exact"]["micro"]["f1"]}
 
 
+def cpu_features() -> str:
+    """The vector units that decide these figures (a runtime may pick other kernels on AVX-512 or AMX)."""
+    try:
+        flags = set(next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")).split())
+    except (OSError, StopIteration):
+        return "cpu flags unknown"
+    return " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("-n", type=int, default=50)
-    ap.add_argument("--one", nargs=2, metavar=("RUNTIME", "PRECISION"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=2, metavar=("RUNTIME", "PRECISION"),
+                    help="measure one runtime in this process and print its row as JSON")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(*args.one, args.model, args.n)))
         return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+    print(f"machine: {platform.processor() or platform.machine()} ({cpu_features()}), {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.n} notes for speed, 16 dev notes for accuracy")
     print("| runtime | precision | load s | s/note steady | s/note incl. load | max RSS MB | NER exact F1 | RE e2e exact F1 |")
     print("|---|---|---|---|---|---|---|---|")

@@ -46,3 +46,29 @@ def test_a_notes_annotations_do_not_depend_on_its_batch(tmp_path, annotator):
 
 def test_a_default_run_prints_no_warnings(tmp_path):
     assert noise_of_annotate(REPO / "examples", "-o", tmp_path) == []
+
+
+def test_openvino_runs_the_same_graphs_to_the_same_annotations(tmp_path, annotator):
+    """`--runtime openvino` reads the ONNX runtime's graphs in fp32: the same annotations, note by note,
+    alone or batched (the README's runtime table compares their speed)."""
+    import pytest
+
+    pytest.importorskip("openvino")
+    from kiwi_cas.annotate.annotator import AnnotatorConfig
+    from kiwi_cas.extractors.config import BertConfig
+
+    sources = sorted((REPO / "examples" / "notes").glob("*.txt"))
+    if SHARED_TRAIN.exists():
+        sources += sorted(SHARED_TRAIN.glob("*.txt"))[:10]
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for src in sources:
+        shutil.copy(src, folder / src.name)
+    assert run([folder], tmp_path / "onnx", annotator, batch_size=8).ok == len(sources)
+    openvino = AnnotatorConfig(extractor=BertConfig(runtime="openvino"))
+    for batch_size in (1, 8):
+        out = tmp_path / f"openvino-{batch_size}"
+        assert run([folder], out, config=openvino, batch_size=batch_size).ok == len(sources)
+        for src in sources:
+            name = src.with_suffix(".xmi").name
+            assert _kiwi(out / name) == _kiwi(tmp_path / "onnx" / name), (name, batch_size)

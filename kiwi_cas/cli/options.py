@@ -50,8 +50,8 @@ extractor_options = _stack(
                  help="Model folder. Default: the embedded MTSamples model of the extractor. For llama, any "
                       "causal-LM folder (e.g. the official Kiwi LLaMA-3 weights) runs with Kiwi's exact templates."),
     click.option("--runtime", type=click.Choice(list(RUNTIMES)), default=None,
-                 help="bert only [default: onnx]: onnx (ONNX Runtime, fp32, the same answer whatever the batch) "
-                      "or torch."),
+                 help="bert only [default: onnx]: onnx (ONNX Runtime, fp32, the same answer whatever the batch), "
+                      "torch, or openvino (OpenVINO, fp32, the same ONNX graphs; pip install 'kiwi_cas[openvino]')."),
     click.option("--precision", type=click.Choice(ALL_PRECISIONS), default=None,
                  help="bert [default: fp32]: with --runtime torch, int8 quantizes the encoder's linear layers "
                       "dynamically (faster, but a note's result then depends on its batch; deprecated in torch). "

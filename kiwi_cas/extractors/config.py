@@ -28,7 +28,7 @@ class BertConfig:
 
     name: ClassVar[str] = "bert"
     model: Path | None = None  # None: the embedded default
-    runtime: str = "onnx"  # onnx (default: fp32, batch-invariant) | torch
+    runtime: str = "onnx"  # onnx (default: fp32, batch-invariant) | torch | openvino (fp32, the same graphs)
     precision: str | None = None  # None: the runtime's default (fp32); torch also has int8
     threads: int | None = None
 

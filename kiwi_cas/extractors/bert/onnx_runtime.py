@@ -202,19 +202,23 @@ class OnnxRuntime:
         return Encoded(ent, mod, hidden)
 
     def score_pairs(self, encoded: Encoded, pairs: np.ndarray) -> np.ndarray:
-        """Gathers and between-span means in numpy (cheap indexing), the learned scorer in ONNX Runtime."""
-        h = encoded.state
-        b, es, ee, ms, me, pt, db, nb = pairs.T
-        csum = np.concatenate([np.zeros_like(h[:, :1]), np.cumsum(h, axis=1, dtype=np.float32)], axis=1)
-        lo = np.minimum(ee, me) + 1
-        hi = np.maximum(np.maximum(es, ms), lo)
-        count = np.maximum(hi - lo, 1)[:, None].astype(np.float32)
-        between = (csum[b, hi] - csum[b, lo]) / count
-        ents, ent_index = np.unique(np.stack([b, es, ee], 1), axis=0, return_inverse=True)
-        mods, mod_index = np.unique(np.stack([b, ms, me], 1), axis=0, return_inverse=True)
-        feeds = {"entity_states": np.concatenate([h[ents[:, 0], ents[:, 1]], h[ents[:, 0], ents[:, 2]]], axis=-1),
-                 "modifier_states": np.concatenate([h[mods[:, 0], mods[:, 1]], h[mods[:, 0], mods[:, 2]]], axis=-1),
-                 "entity_index": ent_index.reshape(-1).astype(np.int64),
-                 "modifier_index": mod_index.reshape(-1).astype(np.int64),
-                 "between": between.astype(np.float32), "pair_type": pt, "distance": db, "entities_between": nb}
-        return self.pairs.run(None, feeds)[0]
+        return self.pairs.run(None, pair_feeds(encoded.state, pairs))[0]
+
+
+def pair_feeds(h: np.ndarray, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    """The pair graph's inputs for int64 ``pairs`` [P, 8] over hidden states ``h`` [batch, tokens, hidden]:
+    gathers and between-span means in numpy (cheap indexing), each distinct span's boundary states once.
+    Shared by every runtime that runs the exported pair graph."""
+    b, es, ee, ms, me, pt, db, nb = pairs.T
+    csum = np.concatenate([np.zeros_like(h[:, :1]), np.cumsum(h, axis=1, dtype=np.float32)], axis=1)
+    lo = np.minimum(ee, me) + 1
+    hi = np.maximum(np.maximum(es, ms), lo)
+    count = np.maximum(hi - lo, 1)[:, None].astype(np.float32)
+    between = (csum[b, hi] - csum[b, lo]) / count
+    ents, ent_index = np.unique(np.stack([b, es, ee], 1), axis=0, return_inverse=True)
+    mods, mod_index = np.unique(np.stack([b, ms, me], 1), axis=0, return_inverse=True)
+    return {"entity_states": np.concatenate([h[ents[:, 0], ents[:, 1]], h[ents[:, 0], ents[:, 2]]], axis=-1),
+            "modifier_states": np.concatenate([h[mods[:, 0], mods[:, 1]], h[mods[:, 0], mods[:, 2]]], axis=-1),
+            "entity_index": ent_index.reshape(-1).astype(np.int64),
+            "modifier_index": mod_index.reshape(-1).astype(np.int64),
+            "between": between.astype(np.float32), "pair_type": pt, "distance": db, "entities_between": nb}

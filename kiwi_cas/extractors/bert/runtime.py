@@ -44,12 +44,14 @@ class BertRuntime(Protocol):
 RUNTIMES: dict[str, str] = {
     "onnx": "kiwi_cas.extractors.bert.onnx_runtime:OnnxRuntime",
     "torch": "kiwi_cas.extractors.bert.torch_runtime:TorchRuntime",
+    "openvino": "kiwi_cas.extractors.bert.openvino_runtime:OpenVinoRuntime",
 }
 
 #: precisions each runtime offers; the first is its default
 PRECISIONS: dict[str, tuple[str, ...]] = {
     "onnx": ("fp32",),
     "torch": ("fp32", "int8"),
+    "openvino": ("fp32",),
 }
 
 
