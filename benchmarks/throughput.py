@@ -4,7 +4,7 @@ Prints notes/s and seconds/note, split into XMI I/O, model and other, model load
 included, and the machine it ran on. Inputs: MTSamples notes from ../shared (as XMI
 without annotations) when present, else the examples, repeated to N notes.
 
-    python benchmarks/throughput.py -n 50 [--threads 2] [--batch-size 8]
+    python benchmarks/throughput.py -n 50 [--threads 2] [--batch-size 8] [--runtime onnx|openvino|torch]
     python benchmarks/throughput.py -n 4 --extractor llama [--unconstrained]
 """
 
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--model", default=None)
     ap.add_argument("--extractor", default="bert", choices=["bert", "llama"])
+    ap.add_argument("--runtime", default=None, help="bert only: onnx (default) | openvino | torch")
     ap.add_argument("--backend", default=None, help="llama only")
     ap.add_argument("--unconstrained", action="store_true")
     ap.add_argument("--precision", default=None, choices=["int8", "fp32", "auto", "bf16"],
@@ -72,7 +73,7 @@ def main() -> None:
     from kiwi_cas.extractors.registry import extractor_config
 
     annotator = KiwiAnnotator(AnnotatorConfig(extractor=extractor_config(
-        args.extractor, model=args.model, threads=args.threads or None, backend=args.backend,
+        args.extractor, model=args.model, threads=args.threads or None, runtime=args.runtime, backend=args.backend,
         constrained=False if args.unconstrained else None, precision=args.precision)))
     annotator.initialize()
     t_loaded = time.perf_counter()
