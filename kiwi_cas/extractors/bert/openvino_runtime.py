@@ -5,7 +5,7 @@ Intel's CPU inference engine. It reads the graphs the ONNX runtime uses (the shi
 ``bert-mtsamples/onnx/`` or the export cache), so it needs no export of its own and no torch.
 Precision is pinned to fp32 (``INFERENCE_PRECISION_HINT``): on a CPU with AMX or AVX-512 BF16
 OpenVINO would otherwise compute in bf16, and a note's annotations would then depend on the
-machine. Measured against ONNX Runtime in the README ("Runtime"); ONNX Runtime stays the
+machine. Measured against ONNX Runtime in the README ("Runtimes"); ONNX Runtime stays the
 default.
 """
 
