@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from kiwi_cas.cas.io import load_xmi
 from kiwi_cas.cas.writer import read_kiwi
 from tests.conftest import REPO, SHARED_TRAIN
@@ -51,8 +53,6 @@ def test_a_default_run_prints_no_warnings(tmp_path):
 def test_openvino_runs_the_same_graphs_to_the_same_annotations(tmp_path, annotator):
     """`--runtime openvino` reads the ONNX runtime's graphs in fp32: the same annotations, note by note,
     alone or batched (the README's runtime table compares their speed)."""
-    import pytest
-
     pytest.importorskip("openvino")
     from kiwi_cas.annotate.annotator import AnnotatorConfig
     from kiwi_cas.extractors.config import BertConfig

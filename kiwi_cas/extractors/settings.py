@@ -30,12 +30,17 @@ def packaged_model(name: str) -> Path:
     return PACKAGED_MODELS / name
 
 
+def thread_count(threads: int | None = None) -> int:
+    """How many CPU threads a runtime uses: all cores by default; ``KIWI_THREADS`` or ``threads``
+    overrides (a worker gets its share)."""
+    return threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
+
+
 def configure_threads(threads: int | None = None) -> None:
-    """Use all cores by default; ``KIWI_THREADS`` or ``threads`` overrides (a worker gets its share)."""
+    """torch's intra-op threads, by :func:`thread_count`."""
     import torch
 
-    n = threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
-    torch.set_num_threads(n)
+    torch.set_num_threads(thread_count(threads))
 
 
 def quiet_transformers() -> None:

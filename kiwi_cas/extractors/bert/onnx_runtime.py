@@ -25,7 +25,7 @@ import numpy as np
 
 from kiwi_cas.extractors.bert.meta import META_FILE, read_meta
 from kiwi_cas.extractors.bert.runtime import Encoded
-from kiwi_cas.extractors.settings import models_home
+from kiwi_cas.extractors.settings import models_home, thread_count
 
 ENCODER, PAIRS = "encoder.onnx", "pairs.onnx"
 FORMAT = "6"  # of the exported graphs; part of the cache key
@@ -174,6 +174,12 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
     return target
 
 
+def graphs(model_dir: Path) -> Path:
+    """The folder holding the model's ONNX graphs, exported first if there are none yet (needs torch then)."""
+    folder = onnx_folder(Path(model_dir))
+    return folder if (folder / ENCODER).exists() else export(model_dir, folder)
+
+
 class OnnxRuntime:
     """Encoder and pair scorer in ONNX Runtime (CPU, fp32)."""
 
@@ -183,12 +189,10 @@ class OnnxRuntime:
         # the model folder's meta, not the export's copy: its decoding rules may be retuned after an export;
         # a folder that is no kiwi_cas model fails here, by name
         self.meta = read_meta(model_dir)
-        folder = onnx_folder(Path(model_dir))
-        if not (folder / ENCODER).exists():
-            folder = export(model_dir, folder)
+        folder = graphs(model_dir)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
+        options.intra_op_num_threads = thread_count(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: a normal run prints nothing
         providers = ["CPUExecutionProvider"]

@@ -11,15 +11,15 @@ default.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from kiwi_cas.errors import SetupError
 from kiwi_cas.extractors.bert.meta import read_meta
-from kiwi_cas.extractors.bert.onnx_runtime import ENCODER, PAIRS, FastTokenizer, export, onnx_folder, pair_feeds
+from kiwi_cas.extractors.bert.onnx_runtime import ENCODER, PAIRS, FastTokenizer, graphs, pair_feeds
 from kiwi_cas.extractors.bert.runtime import Encoded
+from kiwi_cas.extractors.settings import thread_count
 
 
 class OpenVinoRuntime:
@@ -32,12 +32,9 @@ class OpenVinoRuntime:
             raise SetupError("--runtime openvino needs OpenVINO: pip install 'kiwi_cas[openvino]'",
                              "missing_openvino") from None
         self.meta = read_meta(model_dir)
-        folder = onnx_folder(Path(model_dir))
-        if not (folder / ENCODER).exists():
-            folder = export(model_dir, folder)
-        n = threads or int(os.environ.get("KIWI_THREADS", "0")) or os.cpu_count() or 1
+        folder = graphs(model_dir)
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
-                  "INFERENCE_NUM_THREADS": str(n)}
+                  "INFERENCE_NUM_THREADS": str(thread_count(threads))}
         core = ov.Core()
         self.encoder = core.compile_model(str(folder / ENCODER), "CPU", config)
         self.pairs = core.compile_model(str(folder / PAIRS), "CPU", config)
