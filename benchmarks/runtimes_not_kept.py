@@ -1,12 +1,16 @@
-"""CTranslate2 as a BERT runtime, measured and not kept: speed, accuracy, memory and batch invariance.
+"""BERT runtimes measured and not kept (CTranslate2, torch bf16): speed, accuracy, memory, batch invariance.
 
-Issue 12 named CTranslate2's encoder support among the runtimes to compare. This script runs
-the encoder in CTranslate2 (converted here from the model folder; needs ``pip install
-ctranslate2`` beside ``kiwi_cas[train]``), the two tag heads in numpy and the pair scorer as the
-exported ONNX pair graph, behind the same ``BertRuntime`` seam the product's runtimes use, and
-sets it beside ONNX Runtime:
+Issue 12 named CTranslate2's encoder support and torch bf16 among the runtimes to compare. This
+script runs them behind the same ``BertRuntime`` seam the product's runtimes use, registered in
+its own process only, and sets them beside ONNX Runtime:
 
-    python benchmarks/ctranslate2_encoder.py --model DEV_MODEL [-n 50]
+- ``ctranslate2`` fp32 / int8: the encoder in CTranslate2 (converted here from the model folder;
+  needs ``pip install ctranslate2`` beside ``kiwi_cas[train]``), the two tag heads in numpy, the
+  pair scorer as the exported ONNX pair graph;
+- ``torch-bf16``: the torch runtime under CPU autocast to bfloat16 (fast only where the CPU has
+  AMX or AVX-512 BF16).
+
+    python benchmarks/runtimes_not_kept.py --model DEV_MODEL [-n 50]
 
 It prints the ``benchmarks/runtimes.py`` row of each (a fresh process per row), then how many of
 40 notes change when annotated in batches of 8 or 32, or in reverse order, instead of alone:
@@ -35,6 +39,7 @@ from kiwi_cas.extractors.bert.runtime import Encoded  # noqa: E402
 from kiwi_cas.extractors.settings import thread_count  # noqa: E402
 
 COMPUTE = {"fp32": "float32", "int8": "int8"}
+CONFIGS = [("onnx", "fp32"), ("ctranslate2", "fp32"), ("ctranslate2", "int8"), ("torch-bf16", "bf16")]
 CACHE = Path(os.environ.get("CT2_CACHE", Path(tempfile.gettempdir()) / "kiwi-ct2"))
 
 
@@ -99,10 +104,35 @@ class Ct2Runtime:
         return self.pairs.run(None, pair_feeds(encoded.state, pairs))[0]
 
 
+def torch_bf16(model_dir: Path, precision: str = "bf16", threads: int | None = None):
+    """The torch runtime with the network under CPU autocast to bfloat16, outputs back in float32 (torch is
+    imported here, not at the top, so the other rows' memory figures do not carry it)."""
+    import torch
+
+    from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
+
+    class TorchBf16Runtime(TorchRuntime):
+        def encode(self, ids: np.ndarray, mask: np.ndarray, case_types: np.ndarray | None = None) -> Encoded:
+            self.net.eval()
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                hidden, ent, mod = self.net(torch.from_numpy(ids), torch.from_numpy(mask),
+                                            None if case_types is None else torch.from_numpy(case_types))
+            return Encoded(torch.log_softmax(ent.float(), -1).numpy(), torch.log_softmax(mod.float(), -1).numpy(),
+                           hidden)
+
+        def score_pairs(self, encoded: Encoded, pairs: np.ndarray) -> np.ndarray:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return torch.sigmoid(self.net.score_pairs(encoded.state, torch.from_numpy(pairs)).float()).numpy()
+
+    return TorchBf16Runtime(model_dir, "fp32", threads=threads)
+
+
 def register() -> None:
-    """Make ``ctranslate2`` a runtime name in this process only."""
+    """Make ``ctranslate2`` and ``torch-bf16`` runtime names in this process only."""
     registry.RUNTIMES["ctranslate2"] = f"{Path(__file__).stem}:Ct2Runtime"
     registry.PRECISIONS["ctranslate2"] = tuple(COMPUTE)
+    registry.RUNTIMES["torch-bf16"] = f"{Path(__file__).stem}:torch_bf16"
+    registry.PRECISIONS["torch-bf16"] = ("bf16",)
 
 
 def invariance(runtime: str, precision: str, model: str) -> str:
@@ -153,7 +183,7 @@ def main() -> None:
     print("| runtime | precision | load s | s/note steady | s/note incl. load | max RSS MB | NER exact F1 | RE e2e exact F1 "
           "| notes changed vs alone: annotations / confidences |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for runtime, precision in (("onnx", "fp32"), ("ctranslate2", "fp32"), ("ctranslate2", "int8")):
+    for runtime, precision in CONFIGS:
         cmd = [sys.executable, __file__, "--one", runtime, precision, "-n", str(args.n), "--model", args.model]
         r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         print(f"| {runtime} | {precision} | {r['load_s']} | {r['steady_s_per_note']} | {r['s_per_note_with_load']} "
