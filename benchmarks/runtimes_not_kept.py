@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import runtimes  # noqa: E402  (the row measured for every runtime)
 
 from kiwi_cas.extractors.bert import runtime as registry  # noqa: E402
-from kiwi_cas.extractors.bert.onnx_runtime import PAIRS, FastTokenizer, graphs, pair_feeds  # noqa: E402
+from kiwi_cas.extractors.bert.onnx_runtime import (PAIRS, FastTokenizer, graphs, pair_feeds, session,  # noqa: E402
+                                                   weights_key)
 from kiwi_cas.extractors.bert.runtime import Encoded  # noqa: E402
 from kiwi_cas.extractors.settings import thread_count  # noqa: E402
 
@@ -45,8 +46,6 @@ CACHE = Path(os.environ.get("CT2_CACHE", Path(tempfile.gettempdir()) / "kiwi-ct2
 
 def convert(model_dir: Path, precision: str) -> Path:
     """The encoder as a CTranslate2 model and the tag heads as numpy arrays, once per model and precision."""
-    from kiwi_cas.extractors.bert.onnx_runtime import weights_key
-
     target = CACHE / f"{weights_key(model_dir)}-{precision}"
     if (target / "heads.npz").exists():
         return target
@@ -75,7 +74,6 @@ class Ct2Runtime:
 
     def __init__(self, model_dir: Path, precision: str = "fp32", threads: int | None = None) -> None:
         import ctranslate2
-        import onnxruntime as ort
 
         from kiwi_cas.extractors.bert.meta import read_meta
 
@@ -86,10 +84,7 @@ class Ct2Runtime:
         with np.load(folder / "heads.npz") as heads:
             self.heads = {k: heads[k] for k in heads.files}
         onnx = graphs(model_dir)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = thread_count(threads)
-        options.log_severity_level = 3
-        self.pairs = ort.InferenceSession(str(onnx / PAIRS), options, providers=["CPUExecutionProvider"])
+        self.pairs = session(onnx / PAIRS, threads)
         self.tokenizer = FastTokenizer(onnx)
 
     def encode(self, ids: np.ndarray, mask: np.ndarray, case_types: np.ndarray | None = None) -> Encoded:

@@ -180,24 +180,29 @@ def graphs(model_dir: Path) -> Path:
     return folder if (folder / ENCODER).exists() else export(model_dir, folder)
 
 
+def session(graph: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session on one graph: all graph optimizations, :func:`thread_count` threads,
+    errors only in the log (a normal run prints nothing)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = thread_count(threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxRuntime:
     """Encoder and pair scorer in ONNX Runtime (CPU, fp32)."""
 
     def __init__(self, model_dir: Path, precision: str = "fp32", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         # the model folder's meta, not the export's copy: its decoding rules may be retuned after an export;
         # a folder that is no kiwi_cas model fails here, by name
         self.meta = read_meta(model_dir)
         folder = graphs(model_dir)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = thread_count(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: a normal run prints nothing
-        providers = ["CPUExecutionProvider"]
-        self.encoder = ort.InferenceSession(str(folder / ENCODER), options, providers=providers)
-        self.pairs = ort.InferenceSession(str(folder / PAIRS), options, providers=providers)
+        self.encoder = session(folder / ENCODER, threads)
+        self.pairs = session(folder / PAIRS, threads)
         self.tokenizer = FastTokenizer(folder)
 
     def encode(self, ids: np.ndarray, mask: np.ndarray, case_types: np.ndarray | None = None) -> Encoded:
