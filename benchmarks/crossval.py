@@ -96,7 +96,7 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model
 
 def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool = False, rescore: bool = False,
                    precision: str = "auto") -> dict:
-    """One fold of the shipped LLaMA recipe (``kiwi-cas train llama --format joint --max-examples 5000``);
+    """One fold of the shipped LLaMA recipe (``kiwi-cas train llama``'s defaults, ``epochs`` aside);
     with ``rescore`` the fold's kept model is decoded and scored again, untrained."""
     from kiwi_cas.core.boundaries import fix_boundaries
     from kiwi_cas.core.evaluate import evaluate
@@ -116,7 +116,7 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
             # the kept model says how long it was trained; --epochs only names a recipe to train
             epochs = json.loads((model / "kiwi_model.json").read_text())["training"]["config"]["epochs"]
         else:
-            train_llama(train_docs, model, LlamaTrainConfig(max_examples=5000, epochs=epochs, format="joint"),
+            train_llama(train_docs, model, LlamaTrainConfig(epochs=epochs),
                         source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
         train_minutes = (time.time() - t0) / 60
         extractor = load_extractor(LlamaConfig(model=model, backend="transformers", precision=precision))

@@ -279,3 +279,19 @@ def test_distillation_from_a_teacher_folder(tmp_path):
         assert len(s.relations) == n_pairs and all(0 < p < 1 for p in s.relations.values())
     assert "do not combine" in cli("train", "bert", "--train", tmp_path / "train", "-o", tmp_path / "x",
                                    "--teacher", teacher, "--augment", "0.3", expect=2).stderr
+
+
+def test_train_llama_defaults_are_the_shipped_adapters_recipe():
+    """`kiwi-cas train llama` with no tuning flags retrains the shipped adapter, not some older recipe."""
+    from dataclasses import asdict
+
+    from kiwi_cas.cli.train import train
+    from kiwi_cas.extractors.llama.extractor import default_model_path
+    from kiwi_cas.extractors.llama.train import LlamaTrainConfig
+
+    shipped = json.loads((default_model_path() / "kiwi_model.json").read_text())["training"]["config"]
+    assert asdict(LlamaTrainConfig()) == shipped
+    cli_defaults = {p.name: p.default for p in train.commands["llama"].params}
+    assert cli_defaults["answer_format"] == shipped["format"]
+    for name in ("max_examples", "epochs", "lr", "batch_size", "max_minutes", "seed"):
+        assert cli_defaults[name] == shipped[name], name
