@@ -41,7 +41,6 @@ from pathlib import Path
 from kiwi_cas.extractors.llama.precision import PRECISIONS
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
-LLAMA_EPOCHS = 3  # adapter 0.4's recipe (0.3's was 2)
 METRICS = (("NER exact F1", "ner"), ("modifiers exact F1", "modifier"), ("RE e2e exact F1", "re"),
            ("RE given gold entities F1", "re_given"))
 
@@ -94,10 +93,12 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model
     return result
 
 
-def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool = False, rescore: bool = False,
+def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model: bool = False, rescore: bool = False,
                    precision: str = "auto") -> dict:
-    """One fold of the shipped LLaMA recipe (``kiwi-cas train llama``'s defaults, ``epochs`` aside);
-    with ``rescore`` the fold's kept model is decoded and scored again, untrained."""
+    """One fold of the shipped LLaMA recipe (``LlamaTrainConfig``'s defaults, ``epochs`` if given);
+    with ``rescore`` the fold's kept model is decoded and scored again, untrained, and its own
+    ``kiwi_model.json`` says which recipe it was trained with."""
+    from dataclasses import asdict
     from kiwi_cas.core.boundaries import fix_boundaries
     from kiwi_cas.core.evaluate import evaluate
     from kiwi_cas.core.notes import NoteInput, extract_notes
@@ -113,11 +114,12 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
         if rescore:
             if not (model / "kiwi_model.json").exists():
                 raise SystemExit(f"{model}: no kept model to rescore (train the fold with --keep-models)")
-            # the kept model says how long it was trained; --epochs only names a recipe to train
-            epochs = json.loads((model / "kiwi_model.json").read_text())["training"]["config"]["epochs"]
+            recipe = json.loads((model / "kiwi_model.json").read_text())["training"]["config"]
         else:
-            train_llama(train_docs, model, LlamaTrainConfig(epochs=epochs),
+            config = LlamaTrainConfig() if epochs is None else LlamaTrainConfig(epochs=epochs)
+            train_llama(train_docs, model, config,
                         source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
+            recipe = asdict(config)
         train_minutes = (time.time() - t0) / 60
         extractor = load_extractor(LlamaConfig(model=model, backend="transformers", precision=precision))
         t1 = time.time()
@@ -130,8 +132,8 @@ def run_llama_fold(k: int, fold: int, epochs: int, out: Path, keep_model: bool =
     r = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, e2e)]).as_dict()
     r0 = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, plain)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
-    result = {"fold": fold, "folds": k, "extractor": "llama", "format": "joint", "epochs": epochs,
-              "train_notes": len(train_docs), "test_notes": len(test),
+    result = {"fold": fold, "folds": k, "extractor": "llama", "format": recipe["format"],
+              "epochs": recipe["epochs"], "train_notes": len(train_docs), "test_notes": len(test),
               "train_minutes": None if rescore else round(train_minutes, 1), "rescored": rescore,
               "precision": extractor.backend.precision,
               "seconds_per_note_e2e": round(seconds_per_note, 2), "minutes": round((time.time() - t0) / 60, 1),
@@ -150,7 +152,7 @@ def main() -> None:
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--extractor", default="bert", choices=["bert", "llama"], help="which training recipe")
-    ap.add_argument("--epochs", type=int, default=None, help=f"default: 12 (bert), {LLAMA_EPOCHS} (llama)")
+    ap.add_argument("--epochs", type=int, default=None, help="default: 12 (bert), the shipped recipe's (llama)")
     ap.add_argument("--fold", type=int, default=None, help="run only this fold (0-based)")
     ap.add_argument("--context-tokens", type=int, default=0, help="left context read before each sentence")
     ap.add_argument("--augment", type=float, default=0.0, help="share of entity mentions replaced each epoch")
@@ -186,13 +188,13 @@ def main() -> None:
     ran_in = args.precision  # with --rescore: the precision the decoder resolved "auto" to, as in the file names
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if args.rescore:
-            ran_in = run_llama_fold(args.folds, fold, args.epochs or LLAMA_EPOCHS, args.out, rescore=True,
+            ran_in = run_llama_fold(args.folds, fold, None, args.out, rescore=True,
                                     precision=args.precision)["precision"]
             continue
         if (args.out / f"fold-{fold}.json").exists():
             continue
         if args.extractor == "llama":
-            run_llama_fold(args.folds, fold, args.epochs or LLAMA_EPOCHS, args.out, args.keep_models, precision=args.precision)
+            run_llama_fold(args.folds, fold, args.epochs, args.out, args.keep_models, precision=args.precision)
         else:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
