@@ -287,7 +287,7 @@ def test_train_llama_defaults_are_the_shipped_adapters_recipe():
 
     from kiwi_cas.cli.train import train
     from kiwi_cas.extractors.llama.extractor import default_model_path
-    from kiwi_cas.extractors.llama.train import LlamaTrainConfig
+    from kiwi_cas.extractors.llama.train_config import LlamaTrainConfig
 
     shipped = json.loads((default_model_path() / "kiwi_model.json").read_text())["training"]["config"]
     assert asdict(LlamaTrainConfig()) == shipped
@@ -295,3 +295,22 @@ def test_train_llama_defaults_are_the_shipped_adapters_recipe():
     assert cli_defaults["answer_format"] == shipped["format"]
     for name in ("max_examples", "epochs", "lr", "batch_size", "max_minutes", "seed"):
         assert cli_defaults[name] == shipped[name], name
+
+
+def test_train_bert_defaults_are_the_shipped_models_recipe():
+    """`kiwi-cas train bert` with no tuning flags retrains the shipped model; options added since it was trained
+    default to what it was trained without (its kiwi_model.json predates them)."""
+    from dataclasses import asdict
+
+    from kiwi_cas.cli.train import train
+    from kiwi_cas.extractors.bert.extractor import default_model_path
+    from kiwi_cas.extractors.bert.train_config import TrainConfig
+
+    shipped = json.loads((default_model_path() / "kiwi_model.json").read_text())["training"]["config"]
+    defaults = asdict(TrainConfig())
+    assert {k: defaults[k] for k in shipped} == shipped
+    assert (defaults["order_seed"], defaults["teacher"], defaults["case_types"]) == (None, None, False)
+    cli_defaults = {p.name: p.default for p in train.commands["bert"].params}
+    for name in ("epochs", "lr", "batch_size", "seed", "context_tokens", "augment", "crf", "rel_weight", "name"):
+        assert cli_defaults[name] == shipped[name], name
+    assert shipped["head_lr"] == 10 * cli_defaults["lr"]  # the CLI sets the heads' rate to 10x --lr

