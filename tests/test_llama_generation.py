@@ -305,3 +305,29 @@ def test_a_joint_format_folder_costs_one_prompt_per_sentence(tmp_path):
     assert '<span class="problem"' in outputs[0] and outputs[0].count("<span") == 1  # exactly the given one
     assert res.entities == given and all(r.entity == given[0] for r in res.relations)
     assert none.entities == [] and none.relations == []
+
+
+def test_a_retrained_adapter_s_merge_replaces_its_earlier_merge(tmp_path, monkeypatch):
+    """vLLM reads a merged full model (about 0.5 GB); retraining an adapter in place must not leave one per run."""
+    import json
+    import shutil
+
+    from kiwi_cas.extractors.llama.backends import vllm
+    from kiwi_cas.extractors.llama.base_model import prepare_base
+
+    base = prepare_base()
+    monkeypatch.setattr(vllm, "models_home", lambda: tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    adapter = shutil.copytree(default_model_path(), tmp_path / "adapter")
+    other = tmp_path / "home" / "merged-adapter-000000000000"  # the same folder name, another adapter's merge
+    other.mkdir()
+    (other / vllm.MERGE_SOURCE).write_text(json.dumps({"adapter": str(tmp_path / "elsewhere" / "adapter")}))
+
+    first = vllm.merged_folder(base, adapter)
+    assert vllm.merged_folder(base, adapter) == first  # cached: the same content merges once
+    with open(adapter / "adapter_config.json", "a") as f:
+        f.write("\n")  # new content in the same folder, as a retrain leaves it
+    second = vllm.merged_folder(base, adapter)
+    assert second != first and (second / "config.json").exists() and not first.exists()
+    assert other.exists()
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == sorted([other.name, second.name])

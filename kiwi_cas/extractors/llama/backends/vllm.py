@@ -8,6 +8,7 @@ so a LoRA adapter is merged into its base once and the merged folder cached.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 import time
@@ -132,11 +133,16 @@ def _literal(text: str) -> str:
     return '"' + "".join(_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 32 else ch) for ch in text) + '"'
 
 
+MERGE_SOURCE = "kiwi_merge_source.json"  # in a merged folder: the adapter folder it was merged from
+
+
 def merged_folder(base: Path, adapter: Path) -> Path:
     """A full model folder (base + LoRA merged) for vLLM, cached beside the adapter's base.
 
     Keyed by the adapter's content, so a retrained adapter in the same folder gets a fresh
     merge; merged in float32 (as the transformers backend merges) and written atomically.
+    A fresh merge removes the earlier merges of the same adapter folder: each is a full model
+    (about 0.5 GB for the shipped base), and a retrained adapter's old weights are never read again.
     """
     digest = hashlib.sha256()
     for name in ("adapter_config.json", "adapter_model.safetensors"):
@@ -152,9 +158,22 @@ def merged_folder(base: Path, adapter: Path) -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
+        (tmp / MERGE_SOURCE).write_text(json.dumps({"adapter": str(adapter.resolve())}))
         tmp.rename(target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").exists():  # not merely a concurrent merge that won the rename
             raise
+    _remove_stale_merges(target, adapter)
     return target
+
+
+def _remove_stale_merges(current: Path, adapter: Path) -> None:
+    """Delete the other merged folders made from this adapter folder (its earlier contents)."""
+    for old in current.parent.glob(f"merged-{adapter.name}-*"):
+        try:
+            source = json.loads((old / MERGE_SOURCE).read_text())["adapter"]
+        except (OSError, ValueError, KeyError):
+            continue  # not ours to judge: a merge from before this marker, or one being written
+        if old != current and source == str(adapter.resolve()):
+            shutil.rmtree(old, ignore_errors=True)
