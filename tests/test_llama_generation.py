@@ -314,6 +314,7 @@ def test_a_retrained_adapter_s_merge_replaces_its_earlier_merge(tmp_path, monkey
 
     from kiwi_cas.extractors.llama.backends import vllm
     from kiwi_cas.extractors.llama.base_model import prepare_base
+    from kiwi_cas.extractors.settings import CACHE_SOURCE
 
     base = prepare_base()
     monkeypatch.setattr(vllm, "models_home", lambda: tmp_path / "home")
@@ -321,7 +322,7 @@ def test_a_retrained_adapter_s_merge_replaces_its_earlier_merge(tmp_path, monkey
     adapter = shutil.copytree(default_model_path(), tmp_path / "adapter")
     other = tmp_path / "home" / "merged-adapter-000000000000"  # the same folder name, another adapter's merge
     other.mkdir()
-    (other / vllm.MERGE_SOURCE).write_text(json.dumps({"adapter": str(tmp_path / "elsewhere" / "adapter")}))
+    (other / CACHE_SOURCE).write_text(json.dumps({"source": str(tmp_path / "elsewhere" / "adapter")}))
 
     first = vllm.merged_folder(base, adapter)
     assert vllm.merged_folder(base, adapter) == first  # cached: the same content merges once

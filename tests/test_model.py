@@ -111,3 +111,29 @@ def test_decoding_rules_are_read_from_the_model_folder_without_a_new_export(tmp_
     strict = extract_notes(BertExtractor(load_runtime("onnx", model, "fp32")), [NoteInput(text)])[0]
     assert strict.entities == base.entities
     assert strict.relations == [] and strict.modifiers == []  # nothing reaches 1.01; lone modifiers dropped
+
+
+def test_a_retrained_model_s_export_replaces_its_earlier_export(tmp_path, monkeypatch):
+    """The ONNX export cache keeps one export per model folder: retraining in place must not leave one per run."""
+    import shutil
+
+    from kiwi_cas.extractors.bert import onnx_runtime
+
+    monkeypatch.setattr(onnx_runtime, "models_home", lambda: tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    model = shutil.copytree(default_model_path(), tmp_path / "model")
+    unrelated = tmp_path / "home" / "onnx-model-0000000000000000"  # another folder named "model", unmarked
+    unrelated.mkdir()
+
+    def retrain() -> None:  # new weights key, same network: what a retrain in place looks like to the cache
+        with open(model / "config.json", "a") as f:
+            f.write("\n")
+
+    retrain()
+    first = onnx_runtime.graphs(model)
+    assert first.parent == tmp_path / "home" and (first / onnx_runtime.ENCODER).exists()
+    retrain()
+    second = onnx_runtime.graphs(model)
+    assert second != first and (second / onnx_runtime.ENCODER).exists() and not first.exists()
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == sorted([unrelated.name, second.name])
+    assert onnx_runtime.graphs(default_model_path()) == default_model_path() / "onnx"  # shipped graphs untouched

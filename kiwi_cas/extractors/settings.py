@@ -6,7 +6,9 @@ before any Hugging Face code could think of the network.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,28 @@ def models_home() -> Path:
     """Where prepared (derived) model folders live: ``$KIWI_CAS_HOME`` or the package's models folder."""
     home = os.environ.get("KIWI_CAS_HOME")
     return Path(home) if home else PACKAGED_MODELS
+
+
+CACHE_SOURCE = "kiwi_cache_source.json"  # in a derived folder: the model folder it was made from
+
+
+def mark_cache_source(folder: Path, source: Path) -> None:
+    """Record in a derived folder (an ONNX export, a merged adapter) which model folder it was made from."""
+    (folder / CACHE_SOURCE).write_text(json.dumps({"source": str(source.resolve())}) + "\n")
+
+
+def remove_stale_caches(current: Path, source: Path) -> None:
+    """Delete the folders beside ``current``, named like it up to its content key, that were derived from
+    the same ``source`` folder: they hold its earlier contents (a retrained model), never read again, and
+    each is a full copy of a model. Folders without the mark are left alone."""
+    prefix = current.name.rsplit("-", 1)[0] + "-"
+    for old in current.parent.glob(prefix + "*"):
+        try:
+            recorded = json.loads((old / CACHE_SOURCE).read_text())["source"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unmarked (made before the mark, or being written): not ours to judge
+        if old != current and recorded == str(source.resolve()):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def packaged_model(name: str) -> Path:

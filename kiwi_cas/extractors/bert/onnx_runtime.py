@@ -25,7 +25,7 @@ import numpy as np
 
 from kiwi_cas.extractors.bert.meta import META_FILE, read_meta
 from kiwi_cas.extractors.bert.runtime import Encoded
-from kiwi_cas.extractors.settings import models_home, thread_count
+from kiwi_cas.extractors.settings import mark_cache_source, models_home, remove_stale_caches, thread_count
 
 ENCODER, PAIRS = "encoder.onnx", "pairs.onnx"
 FORMAT = "6"  # of the exported graphs; part of the cache key
@@ -177,7 +177,13 @@ def export(model_dir: Path, target: Path | None = None) -> Path:
 def graphs(model_dir: Path) -> Path:
     """The folder holding the model's ONNX graphs, exported first if there are none yet (needs torch then)."""
     folder = onnx_folder(Path(model_dir))
-    return folder if (folder / ENCODER).exists() else export(model_dir, folder)
+    if (folder / ENCODER).exists():
+        return folder
+    export(model_dir, folder)
+    if folder.parent == models_home():  # the export cache, not the folder's own onnx/
+        mark_cache_source(folder, Path(model_dir))
+        remove_stale_caches(folder, Path(model_dir))
+    return folder
 
 
 def session(graph: Path, threads: int | None = None):

@@ -8,7 +8,6 @@ so a LoRA adapter is merged into its base once and the merged folder cached.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import time
@@ -18,7 +17,7 @@ from typing import Sequence
 from kiwi_cas.extractors.llama.backends import GenRequest, GenStats, ModelSource, load_merged, max_new_tokens
 from kiwi_cas.extractors.llama.constrained import MAX_ATTRIBUTES, MAX_VALUE, PARTS
 from kiwi_cas.extractors.llama.precision import resolve_precision
-from kiwi_cas.extractors.settings import models_home
+from kiwi_cas.extractors.settings import mark_cache_source, models_home, remove_stale_caches
 
 
 class VllmBackend:
@@ -133,9 +132,6 @@ def _literal(text: str) -> str:
     return '"' + "".join(_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 32 else ch) for ch in text) + '"'
 
 
-MERGE_SOURCE = "kiwi_merge_source.json"  # in a merged folder: the adapter folder it was merged from
-
-
 def merged_folder(base: Path, adapter: Path) -> Path:
     """A full model folder (base + LoRA merged) for vLLM, cached beside the adapter's base.
 
@@ -158,22 +154,12 @@ def merged_folder(base: Path, adapter: Path) -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(base).save_pretrained(tmp)
-        (tmp / MERGE_SOURCE).write_text(json.dumps({"adapter": str(adapter.resolve())}))
+        mark_cache_source(tmp, adapter)
         tmp.rename(target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").exists():  # not merely a concurrent merge that won the rename
             raise
-    _remove_stale_merges(target, adapter)
+    remove_stale_caches(target, adapter)
     return target
 
-
-def _remove_stale_merges(current: Path, adapter: Path) -> None:
-    """Delete the other merged folders made from this adapter folder (its earlier contents)."""
-    for old in current.parent.glob(f"merged-{adapter.name}-*"):
-        try:
-            source = json.loads((old / MERGE_SOURCE).read_text())["adapter"]
-        except (OSError, ValueError, KeyError):
-            continue  # not ours to judge: a merge from before this marker, or one being written
-        if old != current and source == str(adapter.resolve()):
-            shutil.rmtree(old, ignore_errors=True)
