@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kiwi_cas.extractors.bert.train_config import TrainConfig
 from kiwi_cas.extractors.llama.precision import PRECISIONS
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
@@ -148,23 +149,27 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
 
 
 def main() -> None:
+    bert = TrainConfig()  # the BERT recipe's defaults, as `train bert` takes them
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--extractor", default="bert", choices=["bert", "llama"], help="which training recipe")
-    ap.add_argument("--epochs", type=int, default=None, help="default: 12 (bert), the shipped recipe's (llama)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help=f"default: {bert.epochs} (bert), the shipped recipe's (llama)")
     ap.add_argument("--fold", type=int, default=None, help="run only this fold (0-based)")
-    ap.add_argument("--context-tokens", type=int, default=0, help="left context read before each sentence")
-    ap.add_argument("--augment", type=float, default=0.0, help="share of entity mentions replaced each epoch")
-    ap.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate (heads: 10x), as train bert --lr")
+    ap.add_argument("--context-tokens", type=int, default=bert.context_tokens,
+                    help="left context read before each sentence")
+    ap.add_argument("--augment", type=float, default=bert.augment, help="share of entity mentions replaced each epoch")
+    ap.add_argument("--lr", type=float, default=bert.lr, help="encoder learning rate (heads: 10x), as train bert --lr")
     ap.add_argument("--tune-word-embeddings", action="store_true",
                     help="fine-tune the word embeddings too, as train bert --tune-word-embeddings")
     ap.add_argument("--case-types", action="store_true",
                     help="feed each token's letter case as its token type, as train bert --case-types")
-    ap.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--crf", action=argparse.BooleanOptionalAction, default=bert.crf,
                     help="train the tag layers as CRFs (default), or with per-token cross-entropy (--no-crf), "
                          "as train bert --crf/--no-crf")
-    ap.add_argument("--rel-weight", type=float, default=1.0, help="relation loss weight, as train bert --rel-weight")
+    ap.add_argument("--rel-weight", type=float, default=bert.rel_weight,
+                    help="relation loss weight, as train bert --rel-weight")
     ap.add_argument("--order-seed", type=int, default=None,
                     help="seed of batch order and dropout, apart from the initial weights' (default: the same)")
     ap.add_argument("--base-model", default=None,
@@ -174,7 +179,7 @@ def main() -> None:
                     help="distil from this model folder, as train bert --teacher; '{fold}' in it is replaced by the "
                          "fold number, so each fold learns from a teacher that never saw its held-out notes "
                          "(e.g. cv-mpnet/fold-{fold}-model from --keep-models)")
-    ap.add_argument("--distill-weight", type=float, default=1.0, help="as train bert --distill-weight")
+    ap.add_argument("--distill-weight", type=float, default=bert.distill_weight, help="as train bert --distill-weight")
     ap.add_argument("--keep-models", action="store_true", help="keep each fold's model in OUT/fold-K-model/")
     ap.add_argument("--rescore", action="store_true",
                     help="llama: decode and score the kept fold models again, untrained "
@@ -201,7 +206,7 @@ def main() -> None:
                       "order_seed": args.order_seed, "case_types": args.case_types}
             if args.teacher:
                 recipe |= {"teacher": args.teacher.format(fold=fold), "distill_weight": args.distill_weight}
-            run_fold(args.folds, fold, args.epochs or 12, args.out, recipe, args.keep_models, args.base_model)
+            run_fold(args.folds, fold, args.epochs or bert.epochs, args.out, recipe, args.keep_models, args.base_model)
     pattern = f"rescored-{ran_in}-fold-*.json" if args.rescore else "fold-*.json"
     done = [json.loads(p.read_text()) for p in sorted(args.out.glob(pattern))]
     print(f"{len(done)} of {args.folds} folds done ({pattern})")

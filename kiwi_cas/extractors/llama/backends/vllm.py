@@ -162,4 +162,3 @@ def merged_folder(base: Path, adapter: Path) -> Path:
             raise
     remove_stale_caches(target, adapter)
     return target
-
