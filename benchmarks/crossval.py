@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kiwi_cas.extractors.bert.train_config import TrainConfig
+from kiwi_cas.extractors.bert.train_config import HEAD_LR_FACTOR, TrainConfig
 from kiwi_cas.extractors.llama.precision import PRECISIONS
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
@@ -78,7 +78,7 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         model = out / f"fold-{fold}-model" if keep_model else Path(tmp) / "model"
-        train(train_docs, [], model, TrainConfig(epochs=epochs, head_lr=10 * recipe["lr"], **recipe),
+        train(train_docs, [], model, TrainConfig(epochs=epochs, head_lr=HEAD_LR_FACTOR * recipe["lr"], **recipe),
               base_model=base_model, log=lambda line: print(line, flush=True))
         extractor = BertExtractor.from_config(BertConfig(model=model, runtime="torch"))
         e2e = extract_notes(extractor, [NoteInput(d.text) for d in test])
@@ -160,7 +160,8 @@ def main() -> None:
     ap.add_argument("--context-tokens", type=int, default=bert.context_tokens,
                     help="left context read before each sentence")
     ap.add_argument("--augment", type=float, default=bert.augment, help="share of entity mentions replaced each epoch")
-    ap.add_argument("--lr", type=float, default=bert.lr, help="encoder learning rate (heads: 10x), as train bert --lr")
+    ap.add_argument("--lr", type=float, default=bert.lr,
+                    help=f"encoder learning rate (heads: {HEAD_LR_FACTOR}x), as train bert --lr")
     ap.add_argument("--tune-word-embeddings", action="store_true",
                     help="fine-tune the word embeddings too, as train bert --tune-word-embeddings")
     ap.add_argument("--case-types", action="store_true",

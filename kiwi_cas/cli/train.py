@@ -8,7 +8,7 @@ import click
 
 from kiwi_cas.cli.options import output_option, typesystem_option
 from kiwi_cas.errors import UsageError
-from kiwi_cas.extractors.bert.train_config import TrainConfig
+from kiwi_cas.extractors.bert.train_config import HEAD_LR_FACTOR, TrainConfig
 from kiwi_cas.extractors.llama.train_config import FORMATS, LlamaTrainConfig
 
 _BERT = TrainConfig()
@@ -33,7 +33,7 @@ def train() -> None:
               "scripts/get-mpnet-base.sh DIR, with --epochs 6 --lr 5e-5 (README, Models).")
 @click.option("--epochs", type=click.IntRange(min=1), default=_BERT.epochs, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_BERT.lr, show_default=True,
-              help="Encoder learning rate (heads: 10x).")
+              help=f"Encoder learning rate (heads: {HEAD_LR_FACTOR}x).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=_BERT.batch_size, show_default=True)
 @click.option("--seed", default=_BERT.seed, show_default=True, help="Seeds the initial head weights (and, unless "
               "--order-seed is given, batch order and dropout).")
@@ -85,8 +85,9 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
         dev_idx = held_out(len(docs), dev_split)
         dev = [docs[i] for i in sorted(dev_idx)]
         docs = [d for i, d in enumerate(docs) if i not in dev_idx]
-    config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * 10, batch_size=batch_size, seed=seed, order_seed=order_seed,
-                         context_tokens=context_tokens, augment=augment, tune_word_embeddings=tune_word_embeddings,
+    config = TrainConfig(epochs=epochs, lr=lr, head_lr=lr * HEAD_LR_FACTOR, batch_size=batch_size, seed=seed,
+                         order_seed=order_seed, context_tokens=context_tokens, augment=augment,
+                         tune_word_embeddings=tune_word_embeddings,
                          crf=crf, rel_weight=rel_weight, teacher=str(teacher) if teacher else None,
                          distill_weight=distill_weight, case_types=case_types, name=name)
     source = f"{train_dir}" + (f" (dev: {dev_dir})" if dev_dir else f" (dev: {dev_split} held-out notes)" if dev_split else "")

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the heads start from random weights, the encoder from pretrained ones: a command that sets the encoder's
+# learning rate gives the heads this many times it
+HEAD_LR_FACTOR = 10
+ENCODER_LR = 1e-4
+
 
 @dataclass
 class TrainConfig:
     epochs: int = 12
-    lr: float = 1e-4
-    head_lr: float = 1e-3
+    lr: float = ENCODER_LR
+    head_lr: float = ENCODER_LR * HEAD_LR_FACTOR
     batch_size: int = 16
     max_tokens: int = 256
     context_tokens: int = 0
