@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kiwi_cas.core.schema import is_allowed
 from kiwi_cas.extractors.bert.extractor import BertExtractor
@@ -23,6 +24,13 @@ NOTES = [
      [("problem", "fever"), ("problem", "chills"), ("test", "Hemoglobin")], [("negation", "No"), ("labvalue", "13.2")],
      [("fever", "No"), ("chills", "No"), ("Hemoglobin", "13.2")]),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _export_cache_in_tmp(tmp_path, monkeypatch):
+    """The ONNX exports of this module's throwaway models go to the test's own folder: left in the
+    package's models folder (the default ``KIWI_CAS_HOME``), each would stay behind as a 46 MB cache."""
+    monkeypatch.setenv("KIWI_CAS_HOME", str(tmp_path / "kiwi-home"))
 
 
 def _write_corpus(folder: Path) -> None:
@@ -135,8 +143,6 @@ def _keys(doc):
 
 def test_brat_round_trip_of_the_training_corpus(tmp_path):
     """The 96 MTSamples training notes, brat -> XMI -> brat, where ../shared is present."""
-    import pytest
-
     from tests.conftest import SHARED_TRAIN
 
     if not SHARED_TRAIN.exists():
