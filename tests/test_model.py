@@ -10,6 +10,7 @@ from kiwi_cas.extractors.bert.artifacts import META_FILE
 from kiwi_cas.extractors.bert.extractor import default_model_path
 from kiwi_cas.core.notes import NoteInput, extract_notes
 from kiwi_cas.core.spans import Span
+from tests.helpers import cli
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,8 @@ def test_decoding_rules_are_read_from_the_model_folder_without_a_new_export(tmp_
 
 
 def test_a_retrained_model_s_export_replaces_its_earlier_export(tmp_path, monkeypatch):
-    """The ONNX export cache keeps one export per model folder: retraining in place must not leave one per run."""
+    """The ONNX export cache keeps one export per model folder: retraining in place must not leave one per run,
+    and ``models clean`` removes the export of a model folder that was deleted."""
     import shutil
 
     from kiwi_cas.extractors.bert import onnx_runtime
@@ -137,3 +139,12 @@ def test_a_retrained_model_s_export_replaces_its_earlier_export(tmp_path, monkey
     assert second != first and (second / onnx_runtime.ENCODER).exists() and not first.exists()
     assert sorted(p.name for p in (tmp_path / "home").iterdir()) == sorted([unrelated.name, second.name])
     assert onnx_runtime.graphs(default_model_path()) == default_model_path() / "onnx"  # shipped graphs untouched
+
+    # deleting the model folder orphans its export: `models clean` drops it and only it
+    monkeypatch.setenv("KIWI_CAS_HOME", str(tmp_path / "home"))
+    cli("models", "clean")
+    assert second.exists()  # its model folder is still there
+    shutil.rmtree(model)
+    assert str(second) in cli("models", "clean", "--dry-run").stdout and second.exists()
+    assert str(second) in cli("models", "clean").stdout
+    assert [p.name for p in (tmp_path / "home").iterdir()] == [unrelated.name]  # unmarked: not ours

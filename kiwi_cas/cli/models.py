@@ -1,4 +1,4 @@
-"""``kiwi-cas models``: prepare the LLaMA base folder, export, average, and say how a model folder was made."""
+"""``kiwi-cas models``: prepare the LLaMA base, export, average, clean up exports, say how a model was made."""
 
 from __future__ import annotations
 
@@ -94,6 +94,33 @@ def models_average(paths: tuple[Path, ...], outdir: Path) -> None:
 
     average_models(list(paths), outdir)
     click.echo(f"averaged {len(paths)} models into {outdir}", err=True)
+
+
+@models.command("clean")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+def models_clean(dry_run: bool) -> None:
+    """Delete the ONNX exports and merged LLaMA adapters in $KIWI_CAS_HOME (default: the package's models
+    folder) whose model folder no longer exists. A run exports a model folder's graphs there once, and a
+    retrain replaces its own export, but deleting a model folder leaves its export behind (46 MB for a
+    MiniLM, 500 MB for a merged adapter). Shipped models and anything without kiwi_cas's source mark are
+    never touched.
+
+    \b
+    Example:
+      rm -r runs/old-model && kiwi-cas models clean --dry-run && kiwi-cas models clean
+    """
+    import shutil
+
+    from kiwi_cas.extractors.settings import models_home, orphaned_caches
+
+    orphans = orphaned_caches()
+    for folder in orphans:
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {folder} ({size / 2**20:.0f} MB)")
+        if not dry_run:
+            shutil.rmtree(folder)
+    if not orphans:
+        click.echo(f"nothing to clean in {models_home()}", err=True)
 
 
 COMMANDS = [models]

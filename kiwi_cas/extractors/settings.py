@@ -49,6 +49,22 @@ def remove_stale_caches(current: Path, source: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def orphaned_caches(home: Path | None = None) -> list[Path]:
+    """The derived folders in ``home`` (default: :func:`models_home`) whose recorded source model folder
+    is gone: nothing will read them again (a new folder at that path would get its own key), and each
+    is a full copy of a model. Unmarked folders (shipped models, the LLaMA base) are never listed."""
+    home = home or models_home()
+    orphans = []
+    for folder in sorted(home.glob("*")) if home.is_dir() else []:
+        try:
+            recorded = json.loads((folder / CACHE_SOURCE).read_text())["source"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not Path(recorded).exists():
+            orphans.append(folder)
+    return orphans
+
+
 def packaged_model(name: str) -> Path:
     """A model folder shipped inside the package (the embedded defaults)."""
     return PACKAGED_MODELS / name
