@@ -35,34 +35,32 @@ def mark_cache_source(folder: Path, source: Path) -> None:
     (folder / CACHE_SOURCE).write_text(json.dumps({"source": str(source.resolve())}) + "\n")
 
 
+def recorded_source(folder: Path) -> str | None:
+    """The model folder a derived folder was made from, by its mark; None when unmarked (made before
+    the mark, being written, or not kiwi_cas's): not ours to judge."""
+    try:
+        return json.loads((folder / CACHE_SOURCE).read_text())["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def remove_stale_caches(current: Path, source: Path) -> None:
     """Delete the folders beside ``current``, named like it up to its content key, that were derived from
     the same ``source`` folder: they hold its earlier contents (a retrained model), never read again, and
     each is a full copy of a model. Folders without the mark are left alone."""
     prefix = current.name.rsplit("-", 1)[0] + "-"
     for old in current.parent.glob(prefix + "*"):
-        try:
-            recorded = json.loads((old / CACHE_SOURCE).read_text())["source"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # unmarked (made before the mark, or being written): not ours to judge
-        if old != current and recorded == str(source.resolve()):
+        if old != current and recorded_source(old) == str(source.resolve()):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def orphaned_caches(home: Path | None = None) -> list[Path]:
-    """The derived folders in ``home`` (default: :func:`models_home`) whose recorded source model folder
-    is gone: nothing will read them again (a new folder at that path would get its own key), and each
-    is a full copy of a model. Unmarked folders (shipped models, the LLaMA base) are never listed."""
-    home = home or models_home()
-    orphans = []
-    for folder in sorted(home.glob("*")) if home.is_dir() else []:
-        try:
-            recorded = json.loads((folder / CACHE_SOURCE).read_text())["source"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if not Path(recorded).exists():
-            orphans.append(folder)
-    return orphans
+def orphaned_caches() -> list[Path]:
+    """The derived folders in :func:`models_home` whose recorded source model folder is gone: nothing
+    will read them again (a new folder at that path would get its own key), and each is a full copy of
+    a model. Unmarked folders (shipped models, the LLaMA base) are never listed."""
+    home = models_home()
+    folders = sorted(home.iterdir()) if home.is_dir() else []
+    return [f for f in folders if (source := recorded_source(f)) is not None and not Path(source).exists()]
 
 
 def packaged_model(name: str) -> Path:
