@@ -121,7 +121,7 @@ def test_a_retrained_model_s_export_replaces_its_earlier_export(tmp_path, monkey
 
     from kiwi_cas.extractors.bert import onnx_runtime
 
-    monkeypatch.setattr(onnx_runtime, "models_home", lambda: tmp_path / "home")
+    monkeypatch.setenv("KIWI_CAS_HOME", str(tmp_path / "home"))  # the export cache, for graphs() and models clean
     (tmp_path / "home").mkdir()
     model = shutil.copytree(default_model_path(), tmp_path / "model")
     unrelated = tmp_path / "home" / "onnx-model-0000000000000000"  # another folder named "model", unmarked
@@ -141,7 +141,6 @@ def test_a_retrained_model_s_export_replaces_its_earlier_export(tmp_path, monkey
     assert onnx_runtime.graphs(default_model_path()) == default_model_path() / "onnx"  # shipped graphs untouched
 
     # deleting the model folder orphans its export: `models clean` drops it and only it
-    monkeypatch.setenv("KIWI_CAS_HOME", str(tmp_path / "home"))
     cli("models", "clean")
     assert second.exists()  # its model folder is still there
     shutil.rmtree(model)
