@@ -49,8 +49,9 @@ def remove_stale_caches(current: Path, source: Path) -> None:
     the same ``source`` folder: they hold its earlier contents (a retrained model), never read again, and
     each is a full copy of a model. Folders without the mark are left alone."""
     prefix = current.name.rsplit("-", 1)[0] + "-"
+    resolved = str(source.resolve())
     for old in current.parent.glob(prefix + "*"):
-        if old != current and recorded_source(old) == str(source.resolve()):
+        if old != current and recorded_source(old) == resolved:
             shutil.rmtree(old, ignore_errors=True)
 
 
