@@ -22,6 +22,13 @@ adapter 0.3's): 1.5-2 h of training and ~6 min of annotation per fold on the sam
 
     python benchmarks/crossval.py -o cv-llama/ --extractor llama [--fold K] [--keep-models]
 
+``--train-only`` trains and keeps the fold models without scoring them, so that training can run
+on a GPU machine and scoring (``--rescore``) elsewhere; ``--batch-size`` and ``--max-minutes``
+change the LLaMA recipe as ``train llama`` does:
+
+    python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --epochs 4 --fold K --train-only
+    python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --fold K --rescore
+
 A change to the LLaMA decoder is scored on the same folds without training again by
 ``--rescore`` (the models kept by ``--keep-models``; ~5 min per fold): results go to
 ``OUT/rescored-PRECISION-fold-K.json`` (the precision the decoder ran in, ``--precision``),
@@ -95,10 +102,11 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model
 
 
 def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model: bool = False, rescore: bool = False,
-                   precision: str = "auto") -> dict:
-    """One fold of the shipped LLaMA recipe (``LlamaTrainConfig``'s defaults, ``epochs`` if given);
-    with ``rescore`` the fold's kept model is decoded and scored again, untrained, and its own
-    ``kiwi_model.json`` says which recipe it was trained with."""
+                   precision: str = "auto", recipe_changes: dict | None = None, train_only: bool = False) -> dict | None:
+    """One fold of the shipped LLaMA recipe (``LlamaTrainConfig``'s defaults, ``epochs`` and ``recipe_changes``
+    if given); with ``rescore`` the fold's kept model is decoded and scored again, untrained, and its own
+    ``kiwi_model.json`` says which recipe it was trained with; with ``train_only`` the fold's model is
+    trained and kept, not scored (None)."""
     from dataclasses import asdict
     from kiwi_cas.core.boundaries import fix_boundaries
     from kiwi_cas.core.evaluate import evaluate
@@ -117,9 +125,13 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
                 raise SystemExit(f"{model}: no kept model to rescore (train the fold with --keep-models)")
             recipe = json.loads((model / "kiwi_model.json").read_text())["training"]["config"]
         else:
-            config = LlamaTrainConfig() if epochs is None else LlamaTrainConfig(epochs=epochs)
+            config = LlamaTrainConfig(**(recipe_changes or {}))
+            if epochs is not None:
+                config.epochs = epochs
             train_llama(train_docs, model, config,
                         source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
+            if train_only:
+                return None
             recipe = asdict(config)
         train_minutes = (time.time() - t0) / 60
         extractor = load_extractor(LlamaConfig(model=model, backend="transformers", precision=precision))
@@ -134,7 +146,7 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
     r0 = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, plain)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
     result = {"fold": fold, "folds": k, "extractor": "llama", "format": recipe["format"],
-              "epochs": recipe["epochs"], "train_notes": len(train_docs), "test_notes": len(test),
+              "epochs": recipe["epochs"], "batch_size": recipe.get("batch_size"), "train_notes": len(train_docs), "test_notes": len(test),
               "train_minutes": None if rescore else round(train_minutes, 1), "rescored": rescore,
               "precision": extractor.backend.precision,
               "seconds_per_note_e2e": round(seconds_per_note, 2), "minutes": round((time.time() - t0) / 60, 1),
@@ -187,10 +199,19 @@ def main() -> None:
                          "(OUT/rescored-PRECISION-fold-K.json)")
     ap.add_argument("--precision", default="auto", choices=PRECISIONS,
                     help="llama: what the decoder computes in (as annotate --precision)")
+    ap.add_argument("--train-only", action="store_true",
+                    help="llama: train and keep each fold's model (OUT/fold-K-model/) without scoring it; "
+                         "score it later with --rescore")
+    ap.add_argument("--batch-size", type=int, default=None, help="llama: as train llama --batch-size")
+    ap.add_argument("--max-minutes", type=float, default=None, help="llama: as train llama --max-minutes")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.rescore and args.extractor != "llama":
         ap.error("--rescore is for --extractor llama (BERT decoding rules: benchmarks/decoding.py)")
+    if args.extractor != "llama" and (args.train_only or args.batch_size or args.max_minutes is not None):
+        ap.error("--train-only, --batch-size and --max-minutes are for --extractor llama")
+    llama_changes = {name: value for name, value in (("batch_size", args.batch_size), ("max_minutes", args.max_minutes))
+                     if value is not None}
     ran_in = args.precision  # with --rescore: the precision the decoder resolved "auto" to, as in the file names
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if args.rescore:
@@ -200,7 +221,10 @@ def main() -> None:
         if (args.out / f"fold-{fold}.json").exists():
             continue
         if args.extractor == "llama":
-            run_llama_fold(args.folds, fold, args.epochs, args.out, args.keep_models, precision=args.precision)
+            if args.train_only and (args.out / f"fold-{fold}-model" / "kiwi_model.json").exists():
+                continue
+            run_llama_fold(args.folds, fold, args.epochs, args.out, args.keep_models or args.train_only,
+                           precision=args.precision, recipe_changes=llama_changes, train_only=args.train_only)
         else:
             recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
