@@ -23,8 +23,8 @@ adapter 0.3's): 1.5-2 h of training and ~6 min of annotation per fold on the sam
     python benchmarks/crossval.py -o cv-llama/ --extractor llama [--fold K] [--keep-models]
 
 ``--train-only`` trains and keeps the fold models without scoring them, so that training can run
-on a GPU machine and scoring (``--rescore``) elsewhere; ``--batch-size`` and ``--max-minutes``
-change the LLaMA recipe as ``train llama`` does:
+on a GPU machine and scoring (``--rescore``) elsewhere; ``--batch-size``, ``--max-minutes``
+and ``--train-precision`` change the LLaMA recipe as ``train llama`` does:
 
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --epochs 4 --fold K --train-only
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --fold K --rescore
@@ -47,6 +47,7 @@ from pathlib import Path
 
 from kiwi_cas.extractors.bert.train_config import HEAD_LR_FACTOR, TrainConfig
 from kiwi_cas.extractors.llama.precision import PRECISIONS
+from kiwi_cas.extractors.llama.train_config import TRAIN_PRECISIONS
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtsamples" / "train"
 METRICS = (("NER exact F1", "ner"), ("modifiers exact F1", "modifier"), ("RE e2e exact F1", "re"),
@@ -204,14 +205,16 @@ def main() -> None:
                          "score it later with --rescore")
     ap.add_argument("--batch-size", type=int, default=None, help="llama: as train llama --batch-size")
     ap.add_argument("--max-minutes", type=float, default=None, help="llama: as train llama --max-minutes")
+    ap.add_argument("--train-precision", default=None, choices=TRAIN_PRECISIONS,
+                    help="llama: what training computes in, as train llama --precision")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.rescore and args.extractor != "llama":
         ap.error("--rescore is for --extractor llama (BERT decoding rules: benchmarks/decoding.py)")
-    if args.extractor != "llama" and (args.train_only or args.batch_size or args.max_minutes is not None):
-        ap.error("--train-only, --batch-size and --max-minutes are for --extractor llama")
-    llama_changes = {name: value for name, value in (("batch_size", args.batch_size), ("max_minutes", args.max_minutes))
-                     if value is not None}
+    llama_changes = {name: value for name, value in (("batch_size", args.batch_size), ("max_minutes", args.max_minutes),
+                                                     ("precision", args.train_precision)) if value is not None}
+    if args.extractor != "llama" and (args.train_only or llama_changes):
+        ap.error("--train-only, --batch-size, --max-minutes and --train-precision are for --extractor llama")
     ran_in = args.precision  # with --rescore: the precision the decoder resolved "auto" to, as in the file names
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if args.rescore:

@@ -69,3 +69,21 @@ def noise_of_annotate(*args) -> list[str]:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [line for line in proc.stderr.splitlines() if "warn" in line.lower() or "traceback" in line.lower()]
+
+
+def tiny_llama(folder: Path) -> Path:
+    """A tiny randomly initialised Llama with the shipped base's tokenizer, saved as a full model folder."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig as HFLlamaConfig, LlamaForCausalLM
+
+    from kiwi_cas.extractors.llama.base_model import base_path
+
+    tokenizer = AutoTokenizer.from_pretrained(base_path())
+    torch.manual_seed(0)
+    tiny = LlamaForCausalLM(HFLlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                          max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+                                          eos_token_id=tokenizer.eos_token_id))
+    tiny.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

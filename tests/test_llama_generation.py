@@ -8,7 +8,7 @@ from kiwi_cas.extractors.llama.backends import cuda_and_vllm
 from kiwi_cas.extractors.config import LlamaConfig
 from kiwi_cas.extractors.llama.extractor import LlamaExtractor, default_model_path
 from tests.conftest import XMI
-from tests.helpers import kiwi_only, noise_of_annotate, run, type_counts, without_kiwi
+from tests.helpers import kiwi_only, noise_of_annotate, run, tiny_llama, type_counts, without_kiwi
 
 SENTENCES = ["Patient denies chest pain.", "Metoprolol 25 mg p.o. b.i.d."]
 
@@ -219,31 +219,13 @@ def test_vllm_backend_matches_constraints():
         assert 0 <= s.start < s.end <= len("Patient denies chest pain.")
 
 
-def _tiny_llama(folder):
-    """A tiny randomly initialised Llama with the shipped base's tokenizer, saved as a full model folder."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig as HFLlamaConfig, LlamaForCausalLM
-
-    from kiwi_cas.extractors.llama.base_model import base_path
-
-    tokenizer = AutoTokenizer.from_pretrained(base_path())
-    torch.manual_seed(0)
-    tiny = LlamaForCausalLM(HFLlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                          max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
-                                          eos_token_id=tokenizer.eos_token_id))
-    tiny.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def test_a_folder_without_kiwi_metadata_runs_with_kiwis_exact_prompts(tmp_path):
     """The official Kiwi LLaMA-3 weights come as a plain causal-LM folder: no kiwi_model.json, no
     templates. Such a folder is run with Kiwi's own prompts; here a tiny randomly initialised Llama
     (with the shipped base's tokenizer) stands in for the 8B weights."""
     from kiwi_cas.extractors.llama.prompts import PromptSet
 
-    folder = _tiny_llama(tmp_path / "kiwi-llama-like")
+    folder = tiny_llama(tmp_path / "kiwi-llama-like")
     assert not (folder / "kiwi_model.json").exists()
 
     ex = LlamaExtractor.from_config(LlamaConfig(model=folder, backend="transformers"))
@@ -276,7 +258,7 @@ def test_a_joint_format_folder_costs_one_prompt_per_sentence(tmp_path):
     from kiwi_cas.extractors.llama.constrained import TagGrammar, advance, start_states
     from kiwi_cas.extractors.llama.train import JOINT_TEMPLATE, SHORT_TEMPLATES
 
-    folder = _tiny_llama(tmp_path / "joint")
+    folder = tiny_llama(tmp_path / "joint")
     (folder / "kiwi_prompts.json").write_text(json.dumps(dict(SHORT_TEMPLATES, joint=JOINT_TEMPLATE)))
     ex = LlamaExtractor.from_config(LlamaConfig(model=folder, backend="transformers"))
     seen, outputs = [], []

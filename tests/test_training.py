@@ -13,7 +13,7 @@ from kiwi_cas.extractors.bert.extractor import BertExtractor
 from kiwi_cas.extractors.config import BertConfig
 from kiwi_cas.formats import brat
 from kiwi_cas.core.spans import Document, Extraction, Relation, Span
-from tests.helpers import cli
+from tests.helpers import cli, tiny_llama
 
 NOTES = [
     ("Patient denies chest pain. She takes aspirin 81 mg daily.",
@@ -296,11 +296,66 @@ def test_train_llama_defaults_are_the_shipped_adapters_recipe():
     from kiwi_cas.extractors.llama.train_config import LlamaTrainConfig
 
     shipped = json.loads((default_model_path() / "kiwi_model.json").read_text())["training"]["config"]
-    assert asdict(LlamaTrainConfig()) == shipped
+    defaults = asdict(LlamaTrainConfig())
+    assert {k: defaults[k] for k in shipped} == shipped
+    # added since: "auto" is fp32 on the CPU, where the shipped adapter was trained
+    assert defaults["precision"] == "auto" and "precision" not in shipped
     cli_defaults = {p.name: p.default for p in train.commands["llama"].params}
     assert cli_defaults["answer_format"] == shipped["format"]
     for name in ("max_examples", "epochs", "lr", "batch_size", "max_minutes", "seed"):
         assert cli_defaults[name] == shipped[name], name
+    assert cli_defaults["precision"] == "auto"
+
+
+def test_the_llama_training_loss_is_the_models_own_loss(tmp_path, monkeypatch):
+    """The trainer applies the output head to the labelled positions only; its loss and gradients must be
+    those of ``model(..., labels=).loss``, which computes logits everywhere."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from kiwi_cas.extractors.llama.train import target_loss
+
+    monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
+    folder = tiny_llama(tmp_path / "tiny")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+                           LoraConfig(r=4, lora_alpha=16, task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(1)
+    ids = torch.randint(5, 1000, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0  # a padded row
+    labels = ids.clone()
+    labels[:, :5] = -100  # the prompt
+    labels[1, 9:] = -100
+    grads = []
+    for loss_of in (lambda: model(input_ids=ids, attention_mask=mask, labels=labels).loss,
+                    lambda: target_loss(model, ids, mask, labels)):
+        model.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        grads.append((float(loss.detach()), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (reference, ref_grads), (ours, our_grads) = grads
+    assert ours == pytest.approx(reference, rel=1e-6)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(ref_grads, our_grads))
+
+
+def test_train_llama_records_what_it_computed_in(tmp_path, monkeypatch):
+    """``--precision bf16`` trains under bf16 autocast on the CPU too; kiwi_model.json says which ran."""
+    monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
+    base = tiny_llama(tmp_path / "tiny")
+    _write_corpus(tmp_path / "train")
+    adapters = {}
+    for precision, computed in (("auto", "fp32"), ("bf16", "bf16 autocast")):
+        out = tmp_path / precision
+        cli("train", "llama", "--train", tmp_path / "train", "--base-model", base, "-o", out, "--epochs", "1",
+            "--batch-size", "2", "--precision", precision)
+        training = json.loads((out / "kiwi_model.json").read_text())["training"]
+        assert (training["device"], training["precision"], training["config"]["precision"]) == ("cpu", computed,
+                                                                                                 precision)
+        adapters[precision] = (out / "adapter_model.safetensors").read_bytes()
+    assert adapters["auto"] != adapters["bf16"]  # the same seed, other float rounding
+    assert "'fp16' is not one of" in cli("train", "llama", "--train", tmp_path / "train", "-o", tmp_path / "x",
+                                   "--precision", "fp16", expect=2).stderr
 
 
 def test_train_bert_defaults_are_the_shipped_models_recipe():
