@@ -103,7 +103,8 @@ def run_fold(k: int, fold: int, epochs: int, out: Path, recipe: dict, keep_model
 
 
 def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model: bool = False, rescore: bool = False,
-                   precision: str = "auto", recipe_changes: dict | None = None, train_only: bool = False) -> dict | None:
+                   precision: str = "auto", recipe_changes: dict | None = None,
+                   train_only: bool = False) -> dict | None:
     """One fold of the shipped LLaMA recipe (``LlamaTrainConfig``'s defaults, ``epochs`` and ``recipe_changes``
     if given); with ``rescore`` the fold's kept model is decoded and scored again, untrained, and its own
     ``kiwi_model.json`` says which recipe it was trained with; with ``train_only`` the fold's model is
@@ -147,7 +148,8 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
     r0 = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, plain)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
     result = {"fold": fold, "folds": k, "extractor": "llama", "format": recipe["format"],
-              "epochs": recipe["epochs"], "batch_size": recipe.get("batch_size"), "train_notes": len(train_docs), "test_notes": len(test),
+              "epochs": recipe["epochs"], "batch_size": recipe.get("batch_size"),
+              "train_notes": len(train_docs), "test_notes": len(test),
               "train_minutes": None if rescore else round(train_minutes, 1), "rescored": rescore,
               "precision": extractor.backend.precision,
               "seconds_per_note_e2e": round(seconds_per_note, 2), "minutes": round((time.time() - t0) / 60, 1),

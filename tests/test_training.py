@@ -315,11 +315,14 @@ def test_the_llama_training_loss_is_the_models_own_loss(tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
     from kiwi_cas.extractors.llama.train import target_loss
+    from kiwi_cas.extractors.settings import peft_quietly
 
     monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
     folder = tiny_llama(tmp_path / "tiny")
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
-                           LoraConfig(r=4, lora_alpha=16, task_type="CAUSAL_LM", target_modules=["q_proj", "v_proj"]))
+    with peft_quietly():
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32),
+                               LoraConfig(r=4, lora_alpha=16, task_type="CAUSAL_LM",
+                                          target_modules=["q_proj", "v_proj"]))
     torch.manual_seed(1)
     ids = torch.randint(5, 1000, (3, 12))
     mask = torch.ones_like(ids)
