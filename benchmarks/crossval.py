@@ -29,6 +29,9 @@ and ``--train-precision`` change the LLaMA recipe as ``train llama`` does:
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --epochs 4 --fold K --train-only
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --fold K --rescore
 
+A LLaMA fold whose model is kept (``--keep-models``, ``--train-only``) checkpoints its training in
+``OUT/fold-K-model/`` every 50 steps; run the same command again after a kill and it continues.
+
 A change to the LLaMA decoder is scored on the same folds without training again by
 ``--rescore`` (the models kept by ``--keep-models``; ~5 min per fold): results go to
 ``OUT/rescored-PRECISION-fold-K.json`` (the precision the decoder ran in, ``--precision``),
@@ -130,7 +133,8 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
             config = LlamaTrainConfig(**(recipe_changes or {}))
             if epochs is not None:
                 config.epochs = epochs
-            train_llama(train_docs, model, config,
+            # a kept fold model's folder holds the run's checkpoint: a killed fold continues where it stopped
+            train_llama(train_docs, model, config, resume=keep_model,
                         source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
             if train_only:
                 return None

