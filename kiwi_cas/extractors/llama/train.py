@@ -163,7 +163,7 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     steps, first_epoch, first_batch, seconds_before, resumed_at = 0, 0, 0, 0.0, []
     checkpoint = out_dir / CHECKPOINT
     if resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=True)  # tensors and plain values: loading runs no code
         if (state["config"], state["examples"]) != (asdict(config), len(examples)):
             raise UsageError(f"{checkpoint} was written by a run with other options or notes; "
                              "give the same ones, or start afresh without resuming")
