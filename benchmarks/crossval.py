@@ -30,7 +30,8 @@ and ``--train-precision`` change the LLaMA recipe as ``train llama`` does:
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --fold K --rescore
 
 A LLaMA fold whose model is kept (``--keep-models``, ``--train-only``) checkpoints its training in
-``OUT/fold-K-model/`` every 50 steps; run the same command again after a kill and it continues.
+``OUT/fold-K-model/`` every 50 steps; run the same command again after a kill and it continues
+(a fold model already trained with the same recipe is scored without training again).
 
 A change to the LLaMA decoder is scored on the same folds without training again by
 ``--rescore`` (the models kept by ``--keep-models``; ~5 min per fold): results go to
@@ -133,13 +134,20 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
             config = LlamaTrainConfig(**(recipe_changes or {}))
             if epochs is not None:
                 config.epochs = epochs
-            # a kept fold model's folder holds the run's checkpoint: a killed fold continues where it stopped
-            train_llama(train_docs, model, config, resume=keep_model,
-                        source=f"cross-validation fold {fold} of {k}", log=lambda line: print(line, flush=True))
+            trained = model / "kiwi_model.json"
+            meta = json.loads(trained.read_text()) if keep_model and trained.exists() else None
+            if meta and meta["training"]["config"] == asdict(config) and not meta["training"]["stopped_early"]:
+                print(f"{model}: trained already with this recipe; scoring it", flush=True)
+            else:
+                # a kept fold model's folder holds the run's checkpoint: a killed fold continues where it stopped
+                meta = train_llama(train_docs, model, config, resume=keep_model,
+                                   source=f"cross-validation fold {fold} of {k}",
+                                   log=lambda line: print(line, flush=True))
             if train_only:
                 return None
             recipe = asdict(config)
-        train_minutes = (time.time() - t0) / 60
+        # the training's own seconds: they span the sittings of a resumed fold
+        train_minutes = meta["training"]["seconds"] / 60 if not rescore else 0.0
         extractor = load_extractor(LlamaConfig(model=model, backend="transformers", precision=precision))
         t1 = time.time()
         # decoded without the closed-class rule first, so that one run scores it both ways
@@ -230,8 +238,6 @@ def main() -> None:
         if (args.out / f"fold-{fold}.json").exists():
             continue
         if args.extractor == "llama":
-            if args.train_only and (args.out / f"fold-{fold}-model" / "kiwi_model.json").exists():
-                continue
             run_llama_fold(args.folds, fold, args.epochs, args.out, args.keep_models or args.train_only,
                            precision=args.precision, recipe_changes=llama_changes, train_only=args.train_only)
         else:
