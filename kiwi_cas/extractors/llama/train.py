@@ -174,7 +174,7 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         sched.load_state_dict(state["schedule"])
         rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        if device == "cuda":
+        if device == "cuda" and state["cuda_rng"] is not None:  # None: the run began on a CPU
             torch.cuda.set_rng_state(state["cuda_rng"])
         batches = state["batches"]
         steps, first_epoch, first_batch = state["steps"], state["epoch"], state["batch"]
