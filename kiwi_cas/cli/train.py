@@ -128,8 +128,9 @@ def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format,
     The defaults are the shipped adapter's recipe (about 1.7 h on 2 CPU cores, minutes on a GPU).
 
     \b
-    Example (the shipped adapter):
+    Example (the shipped adapter), and the same run continued after a kill:
       kiwi-cas train llama --train mtsamples/train --exclude-split 16 -o models/llama
+      kiwi-cas train llama --train mtsamples/train --exclude-split 16 -o models/llama --resume
     """
     from kiwi_cas.formats.documents import held_out, load_documents
     from kiwi_cas.extractors.llama.train import train_llama
