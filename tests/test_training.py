@@ -384,6 +384,7 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
     """A CPU run of the LLaMA recipe takes hours. Killed right after a checkpoint (here: after step 3 of
     8) and started again with ``--resume``, it must end with the adapter an uninterrupted run gives, bit
     for bit: the batch order, dropout and optimizer state all continue where they were."""
+    from kiwi_cas.extractors.llama import checkpoint as run_state
     from kiwi_cas.extractors.llama import train as llama_train
 
     monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
@@ -392,24 +393,24 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
     args = ["train", "llama", "--train", tmp_path / "train", "--base-model", base, "--epochs", "2",
             "--batch-size", "2"]
     cli(*args, "-o", tmp_path / "whole")
-    assert not (tmp_path / "whole" / llama_train.CHECKPOINT).exists()  # removed once the run finished
+    assert not (tmp_path / "whole" / run_state.CHECKPOINT).exists()  # removed once the run finished
 
-    save = llama_train._save_checkpoint
+    save = run_state.save
     saved = []
 
-    def killed_after_the_third(path, state):
-        save(path, state)
-        saved.append(state["steps"])
+    def killed_after_the_third(path, recipe, examples, progress, *state):
+        save(path, recipe, examples, progress, *state)
+        saved.append(progress.steps)
         if len(saved) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(llama_train, "_save_checkpoint", killed_after_the_third)
+    monkeypatch.setattr(run_state, "save", killed_after_the_third)
     with pytest.raises(KeyboardInterrupt):
         llama_train.train_llama(_corpus_docs(tmp_path / "train"), tmp_path / "killed",
                                 llama_train.LlamaTrainConfig(epochs=2, batch_size=2), base=base, log=lambda line: None,
                                 checkpoint_every=1)
     assert saved == [1, 2, 3] and not (tmp_path / "killed" / "kiwi_model.json").exists()
-    monkeypatch.setattr(llama_train, "_save_checkpoint", save)
+    monkeypatch.setattr(run_state, "save", save)
     assert "resuming from" in cli(*args, "-o", tmp_path / "killed", "--resume").stderr
     whole, resumed = (json.loads((tmp_path / d / "kiwi_model.json").read_text())["training"] for d in ("whole", "killed"))
     assert resumed["resumed_at_steps"] == [3] and resumed["steps"] == whole["steps"] == whole["planned_steps"]
@@ -417,7 +418,7 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
             == (tmp_path / "whole" / "adapter_model.safetensors").read_bytes())
     # another recipe cannot pick up this run's checkpoint
     cli(*args, "-o", tmp_path / "again", "--max-minutes", "0.0001")
-    assert (tmp_path / "again" / llama_train.CHECKPOINT).exists()  # stopped by --max-minutes: resumable
+    assert (tmp_path / "again" / run_state.CHECKPOINT).exists()  # stopped by --max-minutes: resumable
     assert "other options or notes" in cli(*args[:-1], "4", "-o", tmp_path / "again", "--resume",
                                            "--max-minutes", "0.0001", expect=2).stderr
 

