@@ -416,8 +416,8 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
     assert resumed["resumed_at_steps"] == [3] and resumed["steps"] == whole["steps"] == whole["planned_steps"]
     assert ((tmp_path / "killed" / "adapter_model.safetensors").read_bytes()
             == (tmp_path / "whole" / "adapter_model.safetensors").read_bytes())
-    # another recipe cannot pick up this run's checkpoint
-    cli(*args, "-o", tmp_path / "again", "--max-minutes", "0.0001")
+    # another recipe cannot pick up this run's checkpoint; --resume without one says so and starts afresh
+    assert "starting afresh" in cli(*args, "-o", tmp_path / "again", "--max-minutes", "0.0001", "--resume").stderr
     assert (tmp_path / "again" / run_state.CHECKPOINT).exists()  # stopped by --max-minutes: resumable
     assert "other options or notes" in cli(*args[:-1], "4", "-o", tmp_path / "again", "--resume",
                                            "--max-minutes", "0.0001", expect=2).stderr

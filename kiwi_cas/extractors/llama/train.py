@@ -155,6 +155,8 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     if resume and checkpoint.exists():
         progress, batches = run_state.restore(checkpoint, recipe, len(examples), rng, trainable, optim, sched)
         log(f"resuming from {checkpoint} at step {progress.steps}/{total}")
+    elif resume:
+        log(f"no checkpoint in {out_dir}: starting afresh")
     seconds_before = progress.seconds
     started = time.time()
     stopped_early = False
