@@ -147,7 +147,7 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
                 return None
             recipe = asdict(config)
         # the training's own seconds: they span the sittings of a resumed fold
-        train_minutes = meta["training"]["seconds"] / 60 if not rescore else 0.0
+        train_minutes = None if rescore else round(meta["training"]["seconds"] / 60, 1)
         extractor = load_extractor(LlamaConfig(model=model, backend="transformers", precision=precision))
         t1 = time.time()
         # decoded without the closed-class rule first, so that one run scores it both ways
@@ -162,7 +162,7 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
     result = {"fold": fold, "folds": k, "extractor": "llama", "format": recipe["format"],
               "epochs": recipe["epochs"], "batch_size": recipe.get("batch_size"),
               "train_notes": len(train_docs), "test_notes": len(test),
-              "train_minutes": None if rescore else round(train_minutes, 1), "rescored": rescore,
+              "train_minutes": train_minutes, "rescored": rescore,
               "precision": extractor.backend.precision,
               "seconds_per_note_e2e": round(seconds_per_note, 2), "minutes": round((time.time() - t0) / 60, 1),
               "ner": r["ner"]["exact"]["micro"]["f1"], "modifier": r["modifier"]["exact"]["micro"]["f1"],

@@ -386,6 +386,7 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
     for bit: the batch order, dropout and optimizer state all continue where they were."""
     from kiwi_cas.extractors.llama import checkpoint as run_state
     from kiwi_cas.extractors.llama import train as llama_train
+    from kiwi_cas.formats.documents import load_documents
 
     monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
     base = tiny_llama(tmp_path / "tiny")
@@ -406,7 +407,7 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_state, "save", killed_after_the_third)
     with pytest.raises(KeyboardInterrupt):
-        llama_train.train_llama(_corpus_docs(tmp_path / "train"), tmp_path / "killed",
+        llama_train.train_llama(load_documents(tmp_path / "train"), tmp_path / "killed",
                                 llama_train.LlamaTrainConfig(epochs=2, batch_size=2), base=base, log=lambda line: None,
                                 checkpoint_every=1)
     assert saved == [1, 2, 3] and not (tmp_path / "killed" / "kiwi_model.json").exists()
@@ -422,8 +423,3 @@ def test_a_killed_llama_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
     assert "other options or notes" in cli(*args[:-1], "4", "-o", tmp_path / "again", "--resume",
                                            "--max-minutes", "0.0001", expect=2).stderr
 
-
-def _corpus_docs(folder: Path) -> list[Document]:
-    from kiwi_cas.formats.documents import load_documents
-
-    return load_documents(folder)

@@ -145,10 +145,10 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     total = len(batches) * config.epochs
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    optim = torch.optim.AdamW(list(trainable.values()), lr=config.lr)
     sched = get_linear_schedule_with_warmup(optim, max(1, total // 20), total)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     recipe = asdict(config)
     checkpoint = out_dir / run_state.CHECKPOINT
     progress = run_state.Progress()

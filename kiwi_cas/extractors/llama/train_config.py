@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FORMATS = ("joint", "kiwi")
+FORMATS = ("joint", "kiwi")  # joint: one pass per sentence; kiwi: Kiwi's two steps (NER, then RE per entity)
 # what a training step computes in: auto = bf16 autocast on a CUDA GPU, fp32 on the CPU; bf16 = bf16 autocast
 # there too (~1.4x faster per step on a CPU with AMX, other float rounding); fp32 = no autocast anywhere
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")  # joint: one pass per sentence; kiwi: Kiwi's two steps (NER, then RE per entity)
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
