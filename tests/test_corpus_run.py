@@ -62,6 +62,30 @@ def test_killed_run_resumes_to_the_same_outputs(tmp_path):
     assert (part / "TypeSystem.xml").exists()
 
 
+def test_files_half_written_by_a_worker_killed_during_the_run_are_removed_at_its_end(tmp_path):
+    """A worker killed between writing a file and renaming it (a Ray actor, a pool process) leaves a
+    ``.NAME.*.tmp`` behind while the run goes on; the run removes it when it ends, not only the next run."""
+    from kiwi_cas.engines.ledger import RunLedger
+
+    out = tmp_path / "out"
+    ledger = RunLedger(out, [], resume=False)
+    (out / ".kiwi-status").mkdir()
+    (out / "xmi").mkdir()
+    left = [out / ".kiwi-status" / ".part-0f3a.parquet.6803.tmp", out / "xmi" / ".note1.xmi.9c2e41d0aa17.tmp"]
+    finished = [out / ".kiwi-status" / "part-0f3a.parquet", out / "xmi" / "note1.xmi"]
+    for path in left + finished:
+        path.write_bytes(b"x")
+    ledger.close()
+    assert not any(p.exists() for p in left) and all(p.exists() for p in finished)
+    # the Ray engine folds its status parts before that: a half-written part must not keep their folder
+    from kiwi_cas.engines import status_table
+
+    finished[0].unlink()
+    left[0].write_bytes(b"x")
+    status_table.fold_parts(out)
+    assert not (out / ".kiwi-status").exists() and (out / status_table.STATUS).exists()
+
+
 def test_exit_status_and_error_log(tmp_path):
     notes = _notes(tmp_path, 2)
     (notes / "broken.xmi").write_text("<xmi:XMI")

@@ -69,8 +69,7 @@ class RunLedger:
         try:
             outdir.mkdir(parents=True, exist_ok=True)
             self._lock = self._take_lock(outdir / self.LOCK)
-            for stale in outdir.rglob(".*.tmp"):
-                stale.unlink(missing_ok=True)  # left by a killed run; never a finished output
+            self._remove_temporaries()
         except OSError as exc:
             raise from_os_error(exc, f"cannot use the output folder {outdir}") from None
         self.summary = RunSummary()
@@ -87,6 +86,13 @@ class RunLedger:
                 self._write_typesystem(folder)
             self._keep_errors_of_others(errors, {str(i.source) for i in self.todo})
         self._errlog = self._guard(lambda: errors.open("a" if resume else "w", encoding="utf-8"), errors)
+
+    def _remove_temporaries(self) -> None:
+        """Half-written files (``.NAME.*.tmp``, renamed over NAME once whole) left by a writer that was killed:
+        by an earlier run at open, or by a worker killed during this run (a Ray actor, a pool process) at close.
+        The lock keeps other runs out of the folder, so none of them is still being written."""
+        for stale in self.outdir.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
     @staticmethod
     def _take_lock(path: Path):
@@ -152,6 +158,10 @@ class RunLedger:
             self._errlog.close()
         except OSError:
             pass  # a full disk: the lines written so far stay
+        try:
+            self._remove_temporaries()
+        except OSError:
+            pass  # the next run into this folder removes them at open
         (self.outdir / self.LOCK).unlink(missing_ok=True)  # still held: no other run can have taken it
         self._lock.close()
 

@@ -112,8 +112,9 @@ def fold_parts(outdir: Path, sources: set[str] | None = None) -> pa.Table:
     rows = [r for s, r in sorted(latest.items()) if sources is None or s in sources]
     table = pa.Table.from_pylist(rows, schema=STATUS_SCHEMA)
     _write_atomic(table, outdir / STATUS)
-    for p in (outdir / PARTS).glob("part-*.parquet"):
-        p.unlink(missing_ok=True)
+    for pattern in ("part-*.parquet", ".part-*.tmp"):  # the latter half-written by an actor killed meanwhile
+        for p in (outdir / PARTS).glob(pattern):
+            p.unlink(missing_ok=True)
     try:
         (outdir / PARTS).rmdir()
     except OSError:
