@@ -23,11 +23,13 @@ adapter 0.3's): 1.5-2 h of training and ~6 min of annotation per fold on the sam
     python benchmarks/crossval.py -o cv-llama/ --extractor llama [--fold K] [--keep-models]
 
 ``--train-only`` trains and keeps the fold models without scoring them, so that training can run
-on a GPU machine and scoring (``--rescore``) elsewhere; ``--batch-size``, ``--max-minutes``
-and ``--train-precision`` change the LLaMA recipe as ``train llama`` does:
+on a GPU machine and scoring (``--rescore``) elsewhere; ``--lr``, ``--lora-r``, ``--batch-size``,
+``--max-minutes`` and ``--train-precision`` change the LLaMA recipe as ``train llama`` does:
 
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --epochs 4 --fold K --train-only
     python benchmarks/crossval.py -o cv-llama-e4/ --extractor llama --fold K --rescore
+    python benchmarks/crossval.py -o cv-full/ --extractor llama --fold K --epochs 2 --lora-r 0 --lr 5e-5 \
+        --train-precision bf16 --keep-models   # every weight trained instead of a LoRA adapter
 
 A LLaMA fold whose model is kept (``--keep-models``, ``--train-only``) checkpoints its training in
 ``OUT/fold-K-model/`` every 50 steps; run the same command again after a kill and it continues
@@ -187,8 +189,9 @@ def main() -> None:
     ap.add_argument("--context-tokens", type=int, default=bert.context_tokens,
                     help="left context read before each sentence")
     ap.add_argument("--augment", type=float, default=bert.augment, help="share of entity mentions replaced each epoch")
-    ap.add_argument("--lr", type=float, default=bert.lr,
-                    help=f"encoder learning rate (heads: {HEAD_LR_FACTOR}x), as train bert --lr")
+    ap.add_argument("--lr", type=float, default=None,
+                    help=f"bert: encoder learning rate (heads: {HEAD_LR_FACTOR}x; default {bert.lr}), as train bert "
+                         "--lr; llama: as train llama --lr")
     ap.add_argument("--tune-word-embeddings", action="store_true",
                     help="fine-tune the word embeddings too, as train bert --tune-word-embeddings")
     ap.add_argument("--case-types", action="store_true",
@@ -219,6 +222,7 @@ def main() -> None:
                          "score it later with --rescore")
     ap.add_argument("--batch-size", type=int, default=None, help="llama: as train llama --batch-size")
     ap.add_argument("--max-minutes", type=float, default=None, help="llama: as train llama --max-minutes")
+    ap.add_argument("--lora-r", type=int, default=None, help="llama: as train llama --lora-r (0: every weight)")
     ap.add_argument("--train-precision", default=None, choices=TRAIN_PRECISIONS,
                     help="llama: what training computes in, as train llama --precision")
     args = ap.parse_args()
@@ -226,9 +230,10 @@ def main() -> None:
     if args.rescore and args.extractor != "llama":
         ap.error("--rescore is for --extractor llama (BERT decoding rules: benchmarks/decoding.py)")
     llama_changes = {name: value for name, value in (("batch_size", args.batch_size), ("max_minutes", args.max_minutes),
-                                                     ("precision", args.train_precision)) if value is not None}
-    if args.extractor != "llama" and (args.train_only or llama_changes):
-        ap.error("--train-only, --batch-size, --max-minutes and --train-precision are for --extractor llama")
+                                                     ("precision", args.train_precision), ("lora_r", args.lora_r),
+                                                     ("lr", args.lr)) if value is not None}
+    if args.extractor != "llama" and (args.train_only or set(llama_changes) - {"lr"}):
+        ap.error("--train-only, --batch-size, --max-minutes, --lora-r and --train-precision are for --extractor llama")
     ran_in = args.precision  # with --rescore: the precision the decoder resolved "auto" to, as in the file names
     for fold in ([args.fold] if args.fold is not None else range(args.folds)):
         if args.rescore:
@@ -241,7 +246,7 @@ def main() -> None:
             run_llama_fold(args.folds, fold, args.epochs, args.out, args.keep_models or args.train_only,
                            precision=args.precision, recipe_changes=llama_changes, train_only=args.train_only)
         else:
-            recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr,
+            recipe = {"context_tokens": args.context_tokens, "augment": args.augment, "lr": args.lr or bert.lr,
                       "tune_word_embeddings": args.tune_word_embeddings, "crf": args.crf, "rel_weight": args.rel_weight,
                       "order_seed": args.order_seed, "case_types": args.case_types}
             if args.teacher:

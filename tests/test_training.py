@@ -302,7 +302,7 @@ def test_train_llama_defaults_are_the_shipped_adapters_recipe():
     assert defaults["precision"] == "auto" and "precision" not in shipped
     cli_defaults = {p.name: p.default for p in train.commands["llama"].params}
     assert cli_defaults["answer_format"] == shipped["format"]
-    for name in ("max_examples", "epochs", "lr", "batch_size", "max_minutes", "seed"):
+    for name in ("max_examples", "epochs", "lr", "lora_r", "batch_size", "max_minutes", "seed"):
         assert cli_defaults[name] == shipped[name], name
     assert cli_defaults["precision"] == "auto"
 
@@ -359,6 +359,39 @@ def test_train_llama_records_what_it_computed_in(tmp_path, monkeypatch):
     assert adapters["auto"] != adapters["bf16"]  # the same seed, other float rounding
     assert "'fp16' is not one of" in cli("train", "llama", "--train", tmp_path / "train", "-o", tmp_path / "x",
                                    "--precision", "fp16", expect=2).stderr
+
+
+def test_lora_rank_zero_fine_tunes_every_weight_into_a_whole_model_folder(tmp_path, monkeypatch):
+    """``--lora-r 0`` trains every weight of the base: the folder is then a whole causal-LM (fp16 weights,
+    tokenizer, the run's templates), which the extractor loads without a base, with the trained weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    from kiwi_cas.extractors.llama.extractor import LlamaExtractor, model_source
+    from kiwi_cas.extractors.config import LlamaConfig
+
+    monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
+    base = tiny_llama(tmp_path / "tiny")
+    _write_corpus(tmp_path / "train")
+    out = tmp_path / "full"
+    cli("train", "llama", "--train", tmp_path / "train", "--base-model", base, "-o", out, "--epochs", "1",
+        "--batch-size", "2", "--lora-r", "0")
+    meta = json.loads((out / "kiwi_model.json").read_text())
+    assert meta["adapter"] is False and meta["training"]["config"]["lora_r"] == 0
+    assert not (out / "adapter_model.safetensors").exists()
+    assert {"model.safetensors", "config.json", "tokenizer.json", "kiwi_prompts.json"} <= {p.name for p in out.iterdir()}
+    trained, start = load_file(str(out / "model.safetensors")), load_file(str(base / "model.safetensors"))
+    assert {v.dtype for v in trained.values()} == {torch.float16} and trained.keys() == start.keys()
+    changed = [k for k in start if not torch.equal(trained[k], start[k].to(torch.float16))]
+    assert len(changed) == len(start)  # every weight moved, not only some adapter's
+    source, _ = model_source(out)
+    assert source.adapter is None and source.base == out
+    ex = LlamaExtractor.from_config(LlamaConfig(model=out, backend="transformers"))
+    loaded = dict(ex.backend.model.named_parameters())
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert torch.equal(loaded[name].detach(), trained[name].to(torch.float32))
+    [result] = ex.extract(["Patient denies chest pain."])
+    assert all(0 <= s.start < s.end <= 26 for s in result.entities + result.modifiers)
 
 
 def test_train_bert_defaults_are_the_shipped_models_recipe():

