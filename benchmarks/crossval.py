@@ -162,7 +162,8 @@ def run_llama_fold(k: int, fold: int, epochs: int | None, out: Path, keep_model:
     r0 = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, plain)]).as_dict()
     g = evaluate(test, [Document(d.name, d.text, p) for d, p in zip(test, given)]).as_dict()
     result = {"fold": fold, "folds": k, "extractor": "llama", "format": recipe["format"],
-              "epochs": recipe["epochs"], "batch_size": recipe.get("batch_size"),
+              "epochs": recipe["epochs"], "batch_size": recipe.get("batch_size"), "lr": recipe.get("lr"),
+              "lora_r": recipe.get("lora_r"), "train_precision": recipe.get("precision", "fp32"),
               "train_notes": len(train_docs), "test_notes": len(test),
               "train_minutes": train_minutes, "rescored": rescore,
               "precision": extractor.backend.precision,
