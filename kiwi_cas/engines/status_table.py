@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,13 +113,8 @@ def fold_parts(outdir: Path, sources: set[str] | None = None) -> pa.Table:
     rows = [r for s, r in sorted(latest.items()) if sources is None or s in sources]
     table = pa.Table.from_pylist(rows, schema=STATUS_SCHEMA)
     _write_atomic(table, outdir / STATUS)
-    for pattern in ("part-*.parquet", ".part-*.tmp"):  # the latter half-written by an actor killed meanwhile
-        for p in (outdir / PARTS).glob(pattern):
-            p.unlink(missing_ok=True)
-    try:
-        (outdir / PARTS).rmdir()
-    except OSError:
-        pass
+    # the folder goes whole: the parts now folded, and any part an actor killed mid-write left half-written
+    shutil.rmtree(outdir / PARTS, ignore_errors=True)
     return table
 
 
