@@ -260,9 +260,10 @@ def _padded(batch: list[tuple[list[int], list[int]]], pad: int) -> tuple[torch.T
 def _save_full(model, tokenizer, out_dir: Path) -> None:
     """A fully fine-tuned model as a whole causal-LM folder, tokenizer included, in fp16 as adapters are
     stored: fp16 keeps 11 bits of each weight, bf16 only 8, below which small fine-tuning changes round away."""
-    if not all(bool(torch.isfinite(p.detach().to(torch.float16)).all()) for p in model.parameters()):
+    model.to(torch.float16)  # each weight converted once, then checked and saved as it is
+    if not all(bool(torch.isfinite(p.detach()).all()) for p in model.parameters()):
         raise ValueError("a trained weight does not fit in fp16")
-    model.to(torch.float16).save_pretrained(out_dir, safe_serialization=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
 
 
