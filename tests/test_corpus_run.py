@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -91,6 +92,7 @@ def test_exit_status_and_error_log(tmp_path):
     (notes / "broken.xmi").write_text("<xmi:XMI")
     err = cli("annotate", notes, "-o", tmp_path / "out", expect=1).stderr
     assert "2 ok, 1 failed" in err
+    assert re.search(r"^speed: \d+\.\d\d notes/s, \d+\.\d\d s/note over \d+\.\ds$", err, re.M)  # per file tried
     [line] = (tmp_path / "out" / "errors.jsonl").read_text().splitlines()
     assert set(json.loads(line)) == {"file", "error_type", "message"}
 

@@ -45,3 +45,21 @@ def test_bf16_products_keep_a_float32_model_close_to_float32():
     assert got.dtype == torch.float32
     assert (got - want).abs().max() < 0.05 * want.abs().max()
     assert not torch.equal(got, want)  # the products did run in bfloat16
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_bf16_on_a_cpu_that_emulates_it_says_so_in_one_line(slow, tmp_path, monkeypatch, caplog):
+    """Without AVX-512 or AMX, torch converts bfloat16 in software: ``--precision bf16`` then runs several
+    times slower than fp32. The backend says so once, at load, and still runs; fp32 says nothing."""
+    from kiwi_cas.extractors.llama import bf16
+    from kiwi_cas.extractors.llama.backends import ModelSource
+    from kiwi_cas.extractors.llama.backends.transformers import TransformersBackend
+    from tests.helpers import tiny_llama
+
+    assert isinstance(bf16.slow_on_this_cpu(), bool)  # the real check answers on this machine
+    monkeypatch.setattr(bf16, "slow_on_this_cpu", lambda: slow)
+    source = ModelSource(tiny_llama(tmp_path / "tiny"))
+    with caplog.at_level("WARNING", logger="kiwi_cas.llama"):
+        assert TransformersBackend(source, precision="bf16", device="cpu").precision == "bf16"
+        assert TransformersBackend(source, precision="fp32", device="cpu").precision == "fp32"
+    assert [r.getMessage() for r in caplog.records] == ([bf16.SLOW_CPU_NOTE] if slow else [])

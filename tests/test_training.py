@@ -343,15 +343,22 @@ def test_the_llama_training_loss_is_the_models_own_loss(tmp_path, monkeypatch):
 
 
 def test_train_llama_records_what_it_computed_in(tmp_path, monkeypatch):
-    """``--precision bf16`` trains under bf16 autocast on the CPU too; kiwi_model.json says which ran."""
+    """``--precision bf16`` trains under bf16 autocast on the CPU too (with a note where the CPU emulates
+    it); kiwi_model.json says which ran."""
     monkeypatch.undo()  # the LLaMA base's tokenizer is read from the user's KIWI_CAS_HOME
+    from kiwi_cas.extractors.llama import train as llama_train
+    from kiwi_cas.extractors.llama.bf16 import SLOW_CPU_NOTE
+
     base = tiny_llama(tmp_path / "tiny")
     _write_corpus(tmp_path / "train")
+    # as on a CPU without AVX-512 or AMX, where bf16 is emulated: the run says so, and goes on
+    monkeypatch.setattr(llama_train, "slow_on_this_cpu", lambda: True)
     adapters = {}
     for precision, computed in (("auto", "fp32"), ("bf16", "bf16 autocast")):
         out = tmp_path / precision
-        cli("train", "llama", "--train", tmp_path / "train", "--base-model", base, "-o", out, "--epochs", "1",
-            "--batch-size", "2", "--precision", precision)
+        result = cli("train", "llama", "--train", tmp_path / "train", "--base-model", base, "-o", out, "--epochs",
+                     "1", "--batch-size", "2", "--precision", precision)
+        assert (SLOW_CPU_NOTE in result.stderr + result.stdout) == (precision == "bf16")
         training = json.loads((out / "kiwi_model.json").read_text())["training"]
         assert (training["device"], training["precision"], training["config"]["precision"]) == ("cpu", computed,
                                                                                                  precision)

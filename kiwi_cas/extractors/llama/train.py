@@ -27,6 +27,7 @@ from kiwi_cas import __version__
 from kiwi_cas.core import schema
 from kiwi_cas.extractors.llama import checkpoint as run_state
 from kiwi_cas.extractors.llama.base_model import BASE_NAME, base_path, prepare_base
+from kiwi_cas.extractors.llama.bf16 import SLOW_CPU_NOTE, slow_on_this_cpu
 from kiwi_cas.extractors.llama.prompts import TEMPLATE_FILE, PromptSet, mark
 from kiwi_cas.extractors.llama.train_config import FORMATS, TRAIN_PRECISIONS, LlamaTrainConfig
 from kiwi_cas.core.splitter import split_sentences
@@ -135,6 +136,8 @@ def train_llama(docs: list[Document], out_dir: Path, config: LlamaTrainConfig, b
             f"({n_re} RE), {config.epochs} epoch(s)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = config.precision == "bf16" or (config.precision == "auto" and device == "cuda")
+    if bf16 and device == "cpu" and slow_on_this_cpu():
+        log(SLOW_CPU_NOTE)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
     full = config.lora_r == 0  # every weight trained; the folder then holds a whole model, not an adapter
     if not full:

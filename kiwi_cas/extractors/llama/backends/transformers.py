@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Sequence
 
@@ -34,8 +35,10 @@ class TransformersBackend:
         on_gpu_bf16 = self.device == "cuda" and self.precision == "bf16"
         model = load_merged(source, torch.bfloat16 if on_gpu_bf16 else torch.float32)
         if self.precision == "bf16" and not on_gpu_bf16:
-            from kiwi_cas.extractors.llama.bf16 import with_bf16_products
+            from kiwi_cas.extractors.llama.bf16 import SLOW_CPU_NOTE, slow_on_this_cpu, with_bf16_products
 
+            if slow_on_this_cpu():  # one line on stderr (logging's last-resort handler when none is set up)
+                logging.getLogger("kiwi_cas.llama").warning(SLOW_CPU_NOTE)
             model = with_bf16_products(model)
         self.model = model.to(self.device).eval()
         if self.device == "cpu":  # on CUDA, SDPA with a mask and shared heads could fall back to its slow kernel
