@@ -57,7 +57,8 @@ extractor_options = _stack(
                       "dynamically (faster, but a note's result then depends on its batch; deprecated in torch). "
                       "llama [default: auto = bf16 on CUDA, fp32 on CPU]: bf16 on CPU computes the decoder's matrix "
                       "products in bfloat16, 1.1-1.3x faster on CPUs with AMX (Xeon since Sapphire Rapids), slower "
-                      "without, ~7x slower without AVX-512 (emulated; a note says so); figures within 0.006 of fp32's on the dev notes and two CV folds."),
+                      "without, ~7x slower without AVX-512 (emulated; a note says so); figures within 0.006 of "
+                      "fp32's on the dev notes and two CV folds."),
     click.option("--backend", type=click.Choice(list(BACKEND_CHOICES)), default=None,
                  help="llama only [default: auto]: auto picks vLLM where CUDA and vllm exist, else transformers."),
     click.option("--constrained/--unconstrained", default=None,

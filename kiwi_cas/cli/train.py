@@ -120,8 +120,8 @@ def train_bert(train_dir, dev_dir, dev_split, outdir, base_model, epochs, lr, ba
 @click.option("--seed", default=_LLAMA.seed, show_default=True)
 @click.option("--precision", type=click.Choice(TRAIN_PRECISIONS), default=_LLAMA.precision, show_default=True,
               help="What a training step computes in. auto: bf16 autocast on a CUDA GPU, fp32 on the CPU; bf16: "
-                   "bf16 autocast on the CPU too (~1.4x faster per step on a CPU with AMX, other float rounding; ~18x slower "
-                   "without AVX-512, where it is emulated and a note says so).")
+                   "bf16 autocast on the CPU too (~1.4x faster per step on a CPU with AMX, other float rounding; "
+                   "~18x slower without AVX-512, where it is emulated and a note says so).")
 @click.option("--resume", is_flag=True,
               help="Continue the run whose checkpoint is in the output folder (written every 50 steps, and when "
                    "--max-minutes stops a run) after a kill or a crash; give the same notes and options.")
