@@ -77,8 +77,8 @@ def annotate(inputs, outdir: Path, extractor, model, runtime, precision, backend
     if c.unaligned:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(c.unaligned.items()))
         click.echo(f"model output not written (could not be aligned to the note): {reasons}", err=True)
-    done = summary.ok + summary.failed  # s/note too: a slow extractor's notes/s rounds to 0.00
-    per_note = f", {summary.seconds / done:.2f} s/note" if done else ""
+    # s/note too: a slow extractor's notes/s rounds to 0.00
+    per_note = f", {summary.seconds / summary.tried:.2f} s/note" if summary.tried else ""
     click.echo(f"speed: {summary.notes_per_second:.2f} notes/s{per_note} over {summary.seconds:.1f}s", err=True)
     for source, message in summary.warnings[:SHOWN]:
         click.echo(f"warning: {source}: {message}", err=True)

@@ -49,8 +49,13 @@ class RunSummary:
     KEEP = 1000
 
     @property
+    def tried(self) -> int:
+        """Files annotated or failed in this run (skipped ones were done by an earlier run)."""
+        return self.ok + self.failed
+
+    @property
     def notes_per_second(self) -> float:
-        return (self.ok + self.failed) / self.seconds if self.seconds else 0.0
+        return self.tried / self.seconds if self.seconds else 0.0
 
 
 class RunLedger:
