@@ -17,8 +17,9 @@ One fold takes 10-15 min on a 2-core CPU with nothing else running (12 epochs ov
 CRF default costs about the same as ``--no-crf``, per-token cross-entropy).
 
 ``--extractor llama`` runs the shipped LLaMA recipe instead (joint format, up to 5,000 pairs,
-3 epochs of LoRA on SmolLM2-135M, adapter 0.4's; ``--epochs`` defaults to 3 then, ``--epochs 2`` is
-adapter 0.3's): 1.5-2 h of training and ~6 min of annotation per fold on the same CPU.
+2 epochs of LoRA at lr 6e-4 on SmolLM2-135M, adapter 0.5's; ``--epochs 3 --lr 2e-4`` is adapter
+0.4's, ``--epochs 2 --lr 2e-4`` adapter 0.3's): ~1.3-1.5 h of training and 5-8 min of annotation
+per fold on the same CPU.
 
     python benchmarks/crossval.py -o cv-llama/ --extractor llama [--fold K] [--keep-models]
 

@@ -129,7 +129,7 @@ def train_llama_cmd(train_dir, outdir, base_model, exclude_split, answer_format,
                     batch_size, max_minutes, seed, precision, resume) -> None:
     """LoRA-tune a causal LM on Kiwi instruction pairs (r=16, alpha=64, dropout 0.05; --lora-r 0: every weight).
 
-    The defaults are the shipped adapter's recipe (about 1.7 h on 2 CPU cores, minutes on a GPU).
+    The defaults are the shipped adapter's recipe (about 1.3 h on 2 CPU cores, minutes on a GPU).
 
     \b
     Example (the shipped adapter), and the same run continued after a kill:

@@ -16,8 +16,8 @@ class LlamaTrainConfig:
     # the defaults are the shipped adapter's recipe (README, LLaMA training)
     max_examples: int = 5000  # training pairs sampled (seeded) from the corpus
     re_share: float = 0.5
-    epochs: int = 3
-    lr: float = 2e-4
+    epochs: int = 2
+    lr: float = 6e-4
     lora_r: int = 16
     lora_alpha: int = 64
     lora_dropout: float = 0.05
